@@ -1,0 +1,5 @@
+import sys
+
+from faceplate.cli.main import main
+
+sys.exit(main())
