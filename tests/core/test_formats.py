@@ -1,0 +1,108 @@
+"""Face sets, selections and manifests: schema-versioned JSON, clear errors, never pickle."""
+import json
+
+import numpy as np
+import pytest
+
+from faceplate.colour import CropEncoding
+from faceplate.errors import FaceSetError, ModelError
+from faceplate.faces.faceset import FaceRecord, FaceSet, check_same_colour, load_for_training, save_selection
+from faceplate.manifest import Manifest
+from faceplate.plates import Image, write_image
+
+
+def make_set(root, n=3, encoding=CropEncoding(), size=16, space="ACEScg"):
+    root.mkdir(parents=True, exist_ok=True)
+    faces = []
+    for i in range(n):
+        fid = f"f{i:06d}_0"
+        px = np.full((size, size, 3), 0.1 * (i + 1), np.float32)
+        write_image(root / f"faces/{fid}.exr", Image(px, ("R", "G", "B"), (0, 0, size, size), (0, 0, size, size)))
+        write_image(root / f"masks/{fid}.exr", Image(np.ones((size, size, 3), np.float32), ("face", "eyes", "mouth"),
+                                                     (0, 0, size, size), (0, 0, size, size)))
+        faces.append(FaceRecord(fid, i, 0, "plate.####.exr", f"faces/{fid}.exr", f"masks/{fid}.exr",
+                                [[1.0, 2.0]] * 468, [[1, 0, 0], [0, 1, 0]], [0, 0, 10, 10], 0.9))
+    fs = FaceSet(root, size, 0.8, "face", space, encoding, "ocio://studio-config-latest", faces)
+    fs.save()
+    return fs
+
+
+def test_faceset_round_trip_and_read_face(tmp_path):
+    fs = make_set(tmp_path / "A")
+    back = FaceSet.load(tmp_path / "A")
+    assert [f.id for f in back.faces] == [f.id for f in fs.faces]
+    code, masks = back.read_face(back.faces[1])
+    assert code.shape == (16, 16, 3) and masks.shape == (16, 16, 3)
+    np.testing.assert_allclose(code, 0.2, atol=1e-7)
+
+
+def test_faceset_errors(tmp_path):
+    with pytest.raises(FaceSetError, match="expected a folder made by 'faceplate extract'"):
+        FaceSet.load(tmp_path / "nope")
+    fs = make_set(tmp_path / "A")
+    (fs.root / fs.faces[0].image).unlink()
+    with pytest.raises(FaceSetError, match=r"1 file\(s\) listed in faceset.json are missing"):
+        FaceSet.load(fs.root)
+    (fs.root / "faceset.json").write_text("{not json")
+    with pytest.raises(FaceSetError, match="expected JSON"):
+        FaceSet.load(fs.root)
+    (fs.root / "faceset.json").write_text(json.dumps({"schema": "other"}))
+    with pytest.raises(FaceSetError, match="expected a faceplate.faceset document, found schema 'other'"):
+        FaceSet.load(fs.root)
+    (fs.root / "faceset.json").write_text(json.dumps({"schema": "faceplate.faceset", "version": 99}))
+    with pytest.raises(FaceSetError, match="version 1..1, found 99"):
+        FaceSet.load(fs.root)
+
+
+def test_selection_restricts_and_keeps_the_set(tmp_path):
+    fs = make_set(tmp_path / "A", n=4)
+    save_selection(tmp_path / "sel.json", fs, ["f000003_0", "f000001_0"], {"min_sharpness": 1})
+    sel = load_for_training(tmp_path / "sel.json")
+    assert [f.id for f in sel.faces] == ["f000003_0", "f000001_0"]
+    assert len(FaceSet.load(fs.root).faces) == 4  # nothing deleted
+    with pytest.raises(FaceSetError, match="unknown face id"):
+        save_selection(tmp_path / "bad.json", fs, ["nope"], {})
+    doc = json.loads((tmp_path / "sel.json").read_text())
+    doc["faces"] = []
+    (tmp_path / "empty.json").write_text(json.dumps(doc))
+    with pytest.raises(FaceSetError, match="empty selection"):
+        load_for_training(tmp_path / "empty.json")
+
+
+def test_mixing_encodings_is_refused_with_the_fix(tmp_path):
+    a = make_set(tmp_path / "A")
+    b = make_set(tmp_path / "B", encoding=CropEncoding("ACEScg", "srgb"), space="ARRI LogC3 (EI800)")
+    with pytest.raises(FaceSetError) as info:
+        check_same_colour(a, b)
+    msg = str(info.value)
+    assert str(a.root) in msg and str(b.root) in msg and "ARRI LogC3 (EI800)" in msg
+    assert "faceplate extract" in msg and "--crop-transfer acescct" in msg
+    check_same_colour(a, make_set(tmp_path / "C", space="sRGB Encoded Rec.709 (sRGB)"))  # same encoding: fine
+
+
+def _manifest(**kw):
+    d = dict(resolution=64, coverage=0.8, centering="face", crop_encoding=CropEncoding(), template=[[0.5, 0.5]],
+             identities={"source": "A", "target": "B"}, direction="a2b", architecture="original",
+             training_steps=10, data_hashes={"A": "x"}, faceplate_version="0.1.0")
+    d.update(kw)
+    return Manifest(**d)
+
+
+def test_manifest_round_trip_and_compatibility():
+    m = _manifest()
+    back = Manifest.from_json(m.to_json())
+    assert back == m
+    back.check_compatible(resolution=64, crop_encoding=CropEncoding())
+    with pytest.raises(ModelError, match=r"resolution: expected 128, model has 64; crop encoding"):
+        back.check_compatible(resolution=128, crop_encoding=CropEncoding("ACEScg", "srgb"), where="face.onnx")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{", "not valid JSON"),
+    ('{"schema": "x"}', "expected a faceplate.model manifest"),
+    ('{"schema": "faceplate.model", "version": 7}', "expected manifest version 1, found 7"),
+    ('{"schema": "faceplate.model", "version": 1}', "missing or has unexpected fields"),
+])
+def test_manifest_errors(text, message):
+    with pytest.raises(ModelError, match=message):
+        Manifest.from_json(text)
