@@ -40,6 +40,11 @@ def test_half_and_float_channels_mixed(tmp_path):
     assert read_image(tmp_path / "m2.exr").channel_types == back.channel_types
 
 
+def test_all_half_is_stored_as_half(tmp_path):
+    write_image(tmp_path / "h.exr", _image(), pixel_type="half")
+    assert read_image(tmp_path / "h.exr").channel_types == ("half",) * 4
+
+
 def test_same_image_gives_same_bytes(tmp_path):
     img = _image()
     a = write_image(tmp_path / "a.exr", img).read_bytes()

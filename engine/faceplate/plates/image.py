@@ -255,13 +255,13 @@ def write_image(
     fmt = {"half": oiio.HALF, "float": oiio.FLOAT}
     if any(t not in fmt for t in types):
         types = ["float" if t not in fmt else t for t in types]
-    spec = oiio.ImageSpec(w, h, c, oiio.FLOAT)
+    uniform = len(set(types)) == 1
+    spec = oiio.ImageSpec(w, h, c, fmt[types[0]] if uniform else oiio.FLOAT)
     spec.channelnames = tuple(image.channels)
     if path.suffix.lower() == ".exr":
-        spec.channelformats = tuple(fmt[t] for t in types)
+        if not uniform:
+            spec.channelformats = tuple(fmt[t] for t in types)
         spec.attribute("compression", compression)
-    else:
-        spec.set_format(oiio.HALF if all(t == "half" for t in types) else oiio.FLOAT)
     spec.x, spec.y = image.data_window[0], image.data_window[1]
     spec.full_x, spec.full_y, spec.full_width, spec.full_height = image.display_window
     spec.attribute("PixelAspectRatio", float(image.pixel_aspect))
