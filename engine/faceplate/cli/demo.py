@@ -1,0 +1,31 @@
+"""``faceplate demo``: the whole chain on the built-in example shot (resumable)."""
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("demo", help="run extract -> train -> export -> render on the built-in example shot",
+                       description=__doc__)
+    p.add_argument("--out", default="faceplate-demo", help="output folder (default: ./faceplate-demo)")
+    p.add_argument("--minutes", type=float, default=8.0, help="training time budget in minutes (default 8)")
+    p.add_argument("--frames", type=int, default=48, help="plate length in frames (default 48)")
+    p.add_argument("--stills", type=int, default=24, help="identity B stills (default 24)")
+    p.add_argument("--resolution", type=int, default=128, help="model resolution in pixels (default 128)")
+    p.add_argument("--model", default="original", help="model architecture (default original)")
+    p.add_argument("--batch", type=int, default=8, help="training batch size (default 8)")
+    p.add_argument("--redo", default="", help="comma-separated stages to run again (or 'all')")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceplate.demo.run import DemoSettings, run_demo
+    from faceplate.errors import InputError
+
+    if args.frames < 4 or args.stills < 2 or args.minutes <= 0:
+        raise InputError(f"demo: expected --frames >= 4, --stills >= 2, --minutes > 0; found "
+                         f"{args.frames}, {args.stills}, {args.minutes}")
+    run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
+                          resolution=args.resolution, model=args.model, batch=args.batch,
+                          redo=frozenset(x for x in args.redo.split(",") if x)))
+    return 0

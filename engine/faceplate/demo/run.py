@@ -1,0 +1,190 @@
+"""``faceplate demo``: the whole chain on the built-in shot, resumable stage by stage.
+
+plate (astronaut, 1080p ACEScg EXR) + identity B stills (Grace Hopper) -> extract A and B -> train
+(bounded time) -> export ONNX -> render swap/mask/comp passes -> contact sheet, Natron script,
+summary with timings and quality figures.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceplate.colour import ColourConfig, CropEncoding
+from faceplate.demo import identity, plate as plate_mod
+from faceplate.demo.stages import StageLog, run_command
+from faceplate.jsonio import dump_json
+from faceplate.plates import Sequence, read_image
+from faceplate.plates.atomic import check_writable_folder
+
+SPACE = "ACEScg"
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    out: Path
+    minutes: float = 8.0
+    frames: int = 48
+    stills: int = 24
+    resolution: int = 128
+    model: str = "original"
+    batch: int = 8
+    redo: frozenset[str] = frozenset()
+
+
+def _frames(first: int, count: int) -> str:
+    return f"{first}-{first + count - 1}"
+
+
+def run_demo(s: DemoSettings) -> dict:
+    out = Path(s.out).resolve()
+    check_writable_folder(out, "demo output folder")
+    config = ColourConfig.from_env()
+    log = StageLog(out, redo=set(s.redo))
+    plate_seq = Sequence(str(out / "plate" / "plate.####.exr"))
+    b_seq = Sequence(str(out / "identity_b" / "b.####.exr"))
+    fs_a, fs_b, run_dir = out / "faceset_a", out / "faceset_b", out / "train"
+    model = out / "face.onnx"
+    passes = Sequence(str(out / "passes" / "passes.####.exr"))
+    shot = _frames(plate_mod.FIRST_FRAME, s.frames)
+    size = ["--size", str(s.resolution)]
+
+    def progress(i: int, n: int) -> None:
+        print(f"\r[demo]   plate frame {i}/{n}", end="" if i < n else "\n", file=sys.stderr, flush=True)
+
+    log.run("plate", f"making the plate ({s.frames} frames, 1920x1080 ACEScg half EXR)",
+            lambda: {"plate": plate_seq.pattern} if plate_mod.make_plate(out / "plate", s.frames, config, SPACE,
+                                                                        progress=progress) else {})
+    log.run("identity", f"making identity B ({s.stills} stills from grace_hopper.jpg)",
+            lambda: {"stills": identity.make_identity_stills(out / "identity_b", s.stills, config, SPACE).pattern})
+    log.run("extract_a", "extracting A (the astronaut) from the plate",
+            lambda: run_command(["extract", plate_seq.pattern, "--frames", shot, "--out", str(fs_a),
+                                 "--colour-space", SPACE, *size, "--preview"]) or {"faceset": str(fs_a)})
+    log.run("extract_b", "extracting B (Grace Hopper) from the stills",
+            lambda: run_command(["extract", b_seq.pattern, "--frames", identity.frame_range(s.stills), "--out",
+                                 str(fs_b), "--colour-space", SPACE, *size]) or {"faceset": str(fs_b)})
+
+    def train() -> dict:
+        argv = ["train", "--a", str(fs_a), "--b", str(fs_b), "--out", str(run_dir), "--model", s.model,
+                "--resolution", str(s.resolution), "--batch", str(s.batch), "--max-time", str(int(s.minutes * 60)),
+                "--preview-every", "100", "--save-every", "100"]
+        if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+            argv.append("--resume")
+        run_command(argv)
+        return {"run": str(run_dir)}
+
+    log.run("train", f"training ({s.model}, {s.resolution} px, up to {s.minutes:g} min)", train)
+    log.run("export", "exporting the ONNX model",
+            lambda: run_command(["export", str(run_dir), "--out", str(model)]) or {"model": str(model)})
+    log.run("render", "rendering swap, mask and comp passes",
+            lambda: run_command(["render", plate_seq.pattern, "--model", str(model), "--frames", shot,
+                                 "--out", passes.pattern, "--alignments", str(fs_a / "alignments.json"),
+                                 "--comp", "--skip-existing"]) or {"passes": passes.pattern})
+
+    sample = sorted({plate_mod.FIRST_FRAME + round(i * (s.frames - 1) / 3) for i in range(4)})
+
+    def sheet() -> dict:
+        from faceplate.demo.sheet import contact_sheet
+
+        path = contact_sheet(plate_seq, passes, sample, out / "contact_sheet.png", SPACE, config)
+        return {"sheet": str(path)}
+
+    log.run("sheet", "writing the contact sheet", sheet)
+    log.run("natron", "writing the NatronRenderer script", lambda: {"script": str(write_natron_script(
+        out / "natron" / "comp_shot.py", plate_seq, passes, s.frames, model))})
+
+    def quality() -> dict:
+        from faceplate.demo.sheet import pass_through_error
+
+        q = pass_through_error(plate_seq, passes, list(range(plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + s.frames)))
+        q["colour_round_trip_max_rel_error"] = colour_round_trip(plate_seq.path(plate_mod.FIRST_FRAME), config)
+        return q
+
+    q = log.run("quality", "measuring pass-through and colour round trip", quality)
+    summary = {
+        "outputs": {
+            "plate": plate_seq.pattern, "identity_b_stills": b_seq.pattern, "faceset_a": str(fs_a),
+            "faceset_b": str(fs_b), "training_run": str(run_dir), "model": str(model), "passes": passes.pattern,
+            "contact_sheet": str(out / "contact_sheet.png"), "natron_script": str(out / "natron" / "comp_shot.py"),
+            "loss_plot": str(run_dir / "loss.png"), "preview_grid": str(run_dir / "previews"),
+        },
+        "timings_s": {k: round(v, 2) for k, v in log.timings.items()},
+        "quality": q,
+    }
+    dump_json(out / "summary.json", {"schema": "faceplate.demo-summary", "version": 1, **summary})
+    print_summary(summary)
+    return summary
+
+
+def colour_round_trip(path: Path, config: ColourConfig) -> float:
+    """Largest relative error of plate -> crop encoding -> plate on in-range values of a frame."""
+    px = read_image(path).rgb()[::8, ::8].reshape(-1, 3)
+    enc = CropEncoding()
+    keep = np.all((px > 1e-3) & (px < 100.0), axis=1)
+    back = enc.decode(enc.encode(px[keep], SPACE, config), SPACE, config)
+    return float(np.max(np.abs(back - px[keep]) / np.abs(px[keep])))
+
+
+def write_natron_script(path: Path, plate: Sequence, passes: Sequence, frames: int, model: Path) -> Path:
+    """A NatronRenderer script compositing the shot: Read(plate), Read(passes, swap layer) -> Merge over -> Write."""
+    from faceplate.plates.atomic import write_text_atomic
+
+    first, last = plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + frames - 1
+    comp = str(Path(path).parent / "comp.####.exr")
+    text = NATRON_TEMPLATE.format(plate=json.dumps(plate.pattern), passes=json.dumps(passes.pattern),
+                                  comp=json.dumps(comp), first=first, last=last, model=json.dumps(str(model)))
+    write_text_atomic(path, text, "Natron script")
+    return Path(path)
+
+
+NATRON_TEMPLATE = '''# Faceplate demo: composite the rendered passes over the plate in NatronRenderer.
+#   NatronRenderer -t {{this file}} < /dev/null
+# The swap element is premultiplied RGBA (layer "swap"), so a plain Merge(over) puts it on the plate.
+# The comp is written in 32-bit float so the plate outside the face comes through bit-exact.
+# Model used for the passes: {model}
+import sys
+import NatronEngine
+
+app = NatronEngine.natron.getActiveInstance() if hasattr(NatronEngine.natron, "getActiveInstance") else app  # noqa: F821
+plate = app.createReader({plate})
+passes = app.createReader({passes})
+passes.getParam("outputLayer").setValue("swap")
+merge = app.createNode("net.sf.openfx.MergePlugin")
+merge.connectInput(0, plate)   # B
+merge.connectInput(1, passes)  # A (over)
+write = app.createWriter({comp})
+write.connectInput(0, merge)
+write.getParam("bitDepth").setValue("32f")
+write.getParam("frameRange").setValue(2)
+write.getParam("firstFrame").setValue({first})
+write.getParam("lastFrame").setValue({last})
+status = {{"aborted": True}}
+
+
+def after_render(aborted, thisNode, app):
+    status["aborted"] = bool(aborted)
+
+
+write.afterRender = after_render
+app.render(write, {first}, {last})
+sys.exit(1 if status["aborted"] else 0)
+'''
+
+
+def print_summary(summary: dict) -> None:
+    w = sys.stdout.write
+    w("\nFaceplate demo: done.\n\nOutputs:\n")
+    for k, v in summary["outputs"].items():
+        w(f"  {k:<18} {v}\n")
+    w("\nTimings (s):\n")
+    for k, v in summary["timings_s"].items():
+        w(f"  {k:<18} {v:8.1f}\n")
+    w("\nQuality:\n")
+    for k, v in summary["quality"].items():
+        w(f"  {k:<34} {v}\n")
+    q = summary["quality"]
+    verdict = "OK (bit-exact)" if q.get("comp_vs_plate_outside_matte", 1) == 0 else "FAILED"
+    w(f"\nPass-through outside the matte: {verdict}\n")
