@@ -1,0 +1,311 @@
+"""Face detection with MediaPipe's BlazeFace (short- and full-range) run by onnxruntime.
+
+Pure numpy pieces (:func:`ssd_anchors`, :func:`decode`, :func:`weighted_nms`) are separate from the
+model runs. :class:`FaceDetector` adds letterboxing, several faces per frame, small faces (the
+full-range model, then overlapping tiles when nothing is found) and rotated faces (90/180/270°
+retries when nothing is found, boxes and keypoints mapped back).
+
+Coordinates are proxy (= plate) pixels with (0, 0) at the top-left corner of the top-left pixel.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from faceplate.errors import InputError
+
+#: the detector's six keypoints, subject's left/right
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth", "right_ear", "left_ear")
+
+
+@dataclass(frozen=True)
+class DetectorModel:
+    """A BlazeFace variant: its asset, input size and SSD anchor layout ((stride, anchors per cell), …)."""
+
+    asset: str
+    size: int
+    layers: tuple[tuple[int, int], ...]
+
+
+#: registry of detector models by name
+MODELS: dict[str, DetectorModel] = {
+    "short": DetectorModel("detector_short", 128, ((8, 2), (16, 6))),
+    "full": DetectorModel("detector_full", 192, ((4, 1),)),
+}
+MODES = ("auto", "short", "full")
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: ``box`` [4] = x0, y0, x1, y1 and ``keypoints`` [6, 2] (see :data:`KEYPOINTS`) in plate px."""
+
+    box: np.ndarray
+    score: float
+    keypoints: np.ndarray = field(repr=False)
+
+    @property
+    def size(self) -> float:
+        return float(max(self.box[2] - self.box[0], self.box[3] - self.box[1]))
+
+    def to_dict(self) -> dict:
+        return {"box": [float(v) for v in self.box], "score": float(self.score),
+                "keypoints": [[float(a), float(b)] for a, b in self.keypoints]}
+
+
+# ------------------------------------------------------------------------------ pure functions
+def ssd_anchors(size: int, layers: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Anchor centres (N×2, normalised x, y) of MediaPipe's SSD grid with fixed anchor size.
+
+    For each (stride, per_cell) layer, a (size/stride)² grid, row by row, each cell repeated
+    ``per_cell`` times, centre ((x + 0.5)/fm, (y + 0.5)/fm).
+
+    >>> ssd_anchors(128, MODELS["short"].layers).shape, ssd_anchors(192, MODELS["full"].layers).shape
+    ((896, 2), (2304, 2))
+    """
+    out = []
+    for stride, per_cell in layers:
+        fm = int(np.ceil(size / stride))
+        ys, xs = np.meshgrid(np.arange(fm), np.arange(fm), indexing="ij")
+        centres = np.stack([(xs.ravel() + 0.5) / fm, (ys.ravel() + 0.5) / fm], axis=1)
+        out.append(np.repeat(centres, per_cell, axis=0))
+    return np.concatenate(out).astype(np.float64)
+
+
+def sigmoid_scores(logits: np.ndarray) -> np.ndarray:
+    """Score = sigmoid(clip(logit, -100, 100)), float64."""
+    x = np.clip(np.asarray(logits, np.float64).reshape(-1), -100.0, 100.0)
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode(raw: np.ndarray, anchors: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode regressors (N×16) into boxes (N×4 x0, y0, x1, y1) and keypoints (N×6×2), normalised.
+
+    Each row: centre x, y, width, height, then 6 keypoints (x, y), in input pixels; divided by
+    ``size``; the anchor centre is added to the centre and to each keypoint.
+    """
+    raw = np.asarray(raw, np.float64).reshape(-1, 16)
+    anchors = np.asarray(anchors, np.float64)
+    if anchors.shape != (raw.shape[0], 2):
+        raise InputError(f"decode: expected anchors of shape ({raw.shape[0]}, 2), found {anchors.shape}")
+    v = raw / float(size)
+    c = v[:, 0:2] + anchors
+    half = v[:, 2:4] / 2.0
+    boxes = np.concatenate([c - half, c + half], axis=1)
+    kps = v[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
+    return boxes, kps
+
+
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of one box [4] with boxes N×4 (x0, y0, x1, y1)."""
+    ix0 = np.maximum(box[0], boxes[:, 0])
+    iy0 = np.maximum(box[1], boxes[:, 1])
+    ix1 = np.minimum(box[2], boxes[:, 2])
+    iy1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    union = area + areas - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def weighted_nms(
+    boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, iou_threshold: float = 0.3
+) -> list[tuple[np.ndarray, float, np.ndarray]]:
+    """MediaPipe's weighted non-maximum suppression.
+
+    Take the best remaining box, group every remaining box whose IoU with it exceeds
+    ``iou_threshold``, and average the group's boxes and keypoints weighted by score; the group's
+    score is the best one. Ties are broken by index (stable sort), so the result is deterministic.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    if not scores.size:
+        return []
+    keypoints = np.asarray(keypoints, np.float64).reshape(len(scores), -1, 2)
+    order = np.argsort(-scores, kind="stable")
+    remaining = order
+    out = []
+    while remaining.size:
+        top = remaining[0]
+        overlap = iou(boxes[top], boxes[remaining])
+        group = remaining[overlap > iou_threshold]
+        group = group if group.size else remaining[:1]
+        w = scores[group] / scores[group].sum()
+        out.append((w @ boxes[group], float(scores[top]), np.tensordot(w, keypoints[group], axes=1)))
+        remaining = remaining[~np.isin(remaining, group)]
+    return out
+
+
+def rotate_points_back(pts: np.ndarray, k: int, h: int, w: int) -> np.ndarray:
+    """Map points found in ``np.rot90(img, k)`` back to ``img`` (H×W), pixel-edge coordinates."""
+    pts = np.asarray(pts, np.float64)
+    x, y = pts[..., 0], pts[..., 1]
+    k %= 4
+    if k == 0:
+        back = (x, y)
+    elif k == 1:
+        back = (w - y, x)
+    elif k == 2:
+        back = (w - x, h - y)
+    else:
+        back = (y, h - x)
+    return np.stack(back, axis=-1)
+
+
+def check_proxy(proxy: np.ndarray, what: str = "proxy") -> np.ndarray:
+    """The proxy as float32 H×W×3 in [0, 1] (clipped); InputError on bad shape or NaN/inf."""
+    arr = np.asarray(proxy)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise InputError(f"{what}: expected a float32 H×W×3 sRGB image, found shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise InputError(f"{what}: expected float values in [0, 1], found dtype {arr.dtype}")
+    arr = arr.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise InputError(f"{what}: expected finite values, found NaN or infinity")
+    return np.clip(arr, 0.0, 1.0)
+
+
+# ------------------------------------------------------------------------------------ detector
+@dataclass(frozen=True)
+class _View:
+    """A rectangle of the frame resized (aspect kept) and centred in the model input."""
+
+    x0: int
+    y0: int
+    sx: float
+    sy: float
+    px: int
+    py: int
+
+    def to_frame(self, pts_model_px: np.ndarray) -> np.ndarray:
+        p = np.asarray(pts_model_px, np.float64)
+        return np.stack([self.x0 + (p[..., 0] - self.px) / self.sx, self.y0 + (p[..., 1] - self.py) / self.sy], -1)
+
+
+def _prepare(img: np.ndarray, rect: tuple[int, int, int, int], size: int) -> tuple[np.ndarray, _View]:
+    """Crop ``rect`` (x0, y0, w, h, inside the image), fit it into size×size (letterbox), scale to [-1, 1], NCHW."""
+    import cv2
+
+    x0, y0, w, h = rect
+    crop = img[y0:y0 + h, x0:x0 + w]
+    s = size / max(w, h)
+    nw, nh = max(1, min(size, int(round(w * s)))), max(1, min(size, int(round(h * s))))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    small = cv2.resize(crop, (nw, nh), interpolation=interp) if (nw, nh) != (w, h) else crop
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas = np.zeros((size, size, 3), np.float32)
+    canvas[py:py + nh, px:px + nw] = small.reshape(nh, nw, 3)
+    x = canvas * 2.0 - 1.0
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), _View(x0, y0, nw / w, nh / h, px, py)
+
+
+def tiles(w: int, h: int, side: int) -> list[tuple[int, int, int, int]]:
+    """Overlapping (50%) square tiles of ``side`` px covering a w×h frame (clipped to it)."""
+    side = max(1, min(side, max(w, h)))
+    step = max(1, side // 2)
+
+    def starts(n: int) -> list[int]:
+        if n <= side:
+            return [0]
+        s = list(range(0, n - side, step)) + [n - side]
+        return sorted(set(s))
+
+    return [(x, y, min(side, w - x), min(side, h - y)) for y in starts(h) for x in starts(w)]
+
+
+class FaceDetector:
+    """BlazeFace face detection on a display sRGB proxy.
+
+    ``model``: "auto" (short- and full-range together), "short" or "full".
+    ``score_threshold``: keep detections scoring above it (0–1). ``iou_threshold``: weighted-NMS grouping.
+    ``tile``: when nothing is found on the whole frame, retry on overlapping tiles of half the
+    frame's longer side (small faces). ``rotate``: when still nothing, retry the frame turned by
+    90/180/270° and keep the turn with the best score; the retry also runs when the best upright
+    score is below ``rotate_below`` (an upside-down face is often found, weakly and with bad keypoints). ``providers``/``threads``: onnxruntime session
+    settings. ``assets``: asset folder (default :func:`faceplate.faces.assets.asset_dir`).
+    """
+
+    def __init__(
+        self,
+        model: str = "auto",
+        score_threshold: float = 0.5,
+        iou_threshold: float = 0.3,
+        tile: bool = True,
+        rotate: bool = True,
+        rotate_below: float = 0.75,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        assets: Path | str | None = None,
+    ) -> None:
+        from faceplate.faces.assets import session
+
+        if model not in MODES:
+            raise InputError(f"detector model: expected one of {', '.join(MODES)}, found {model!r}")
+        for name, v in (("score_threshold", score_threshold), ("iou_threshold", iou_threshold),
+                        ("rotate_below", rotate_below)):
+            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise InputError(f"{name}: expected a number in [0, 1], found {v!r}")
+        self.model = model
+        self.score_threshold = float(score_threshold)
+        self.iou_threshold = float(iou_threshold)
+        self.tile = tile
+        self.rotate = rotate
+        self.rotate_below = float(rotate_below)
+        names = ("short", "full") if model == "auto" else (model,)
+        self._models = [(MODELS[n], ssd_anchors(MODELS[n].size, MODELS[n].layers),
+                         session(MODELS[n].asset, providers, threads, Path(assets) if assets else None)) for n in names]
+
+    def _candidates(self, img: np.ndarray, rect, models) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        boxes, scores, kps = [], [], []
+        for spec, anchors, sess in models:
+            x, view = _prepare(img, rect, spec.size)
+            outs = sess.run(None, {sess.get_inputs()[0].name: x})
+            reg, cls = (outs[0], outs[1]) if outs[0].shape[-1] == 16 else (outs[1], outs[0])
+            sc = sigmoid_scores(cls)
+            keep = sc > self.score_threshold
+            if not keep.any():
+                continue
+            b, k = decode(reg.reshape(-1, 16)[keep], anchors[keep], spec.size)
+            corners = view.to_frame(b.reshape(-1, 2, 2) * spec.size).reshape(-1, 4)
+            boxes.append(corners)
+            scores.append(sc[keep])
+            kps.append(view.to_frame(k * spec.size))
+        if not boxes:
+            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 6, 2))
+        return np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
+
+    def _detect_upright(self, img: np.ndarray, allow_tiles: bool) -> list[Detection]:
+        h, w = img.shape[:2]
+        b, s, k = self._candidates(img, (0, 0, w, h), self._models)
+        if not len(s) and allow_tiles and self.tile and max(w, h) >= 256:
+            full = [m for m in self._models if m[0].size == MODELS["full"].size and m[0].layers == MODELS["full"].layers]
+            parts = [self._candidates(img, r, full or self._models) for r in tiles(w, h, max(w, h) // 2)]
+            b = np.concatenate([p[0] for p in parts])
+            s = np.concatenate([p[1] for p in parts])
+            k = np.concatenate([p[2] for p in parts])
+        return [Detection(box, score, kp) for box, score, kp in weighted_nms(b, s, k, self.iou_threshold)]
+
+    def detect(self, proxy: np.ndarray) -> list[Detection]:
+        """Faces in ``proxy`` (float32 H×W×3 display sRGB in [0, 1]), best score first."""
+        img = check_proxy(proxy)
+        dets = sorted(self._detect_upright(img, allow_tiles=True), key=lambda d: -d.score)
+        if self.rotate and (not dets or dets[0].score < self.rotate_below):
+            h, w = img.shape[:2]
+            best = dets
+            for k in (1, 2, 3):
+                found = sorted(self._detect_upright(np.ascontiguousarray(np.rot90(img, k)), allow_tiles=False),
+                               key=lambda d: -d.score)
+                if found and (not best or found[0].score > best[0].score):
+                    best = [self._unrotate(d, k, h, w) for d in found]
+            dets = best
+        return sorted(dets, key=lambda d: -d.score)
+
+    @staticmethod
+    def _unrotate(d: Detection, k: int, h: int, w: int) -> Detection:
+        x0, y0, x1, y1 = d.box
+        corners = rotate_points_back(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), k, h, w)
+        box = np.concatenate([corners.min(0), corners.max(0)])
+        return Detection(box, d.score, rotate_points_back(d.keypoints, k, h, w))
