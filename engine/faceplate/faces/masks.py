@@ -1,0 +1,165 @@
+"""Landmark masks in crop space: face (hull or components), eyes and mouth; soft edges.
+
+All masks are float32 ``size``×``size`` in [0, 1], drawn anti-aliased with sub-pixel precision from
+468 FaceMesh points in crop pixels (continuous coordinates, pixel ``i`` covers ``[i, i+1)``).
+
+=============  ===========================================================================
+method         face region
+=============  ===========================================================================
+``hull``       convex hull of the face oval (forehead to chin)
+``components`` union of hulls of face parts (faceswap-style): the two sides of the face from
+               the brows down, the lower face, brows+eyes; it follows the brow line on top
+=============  ===========================================================================
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from faceplate.errors import InputError
+
+FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+             148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
+RIGHT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
+LEFT_BROW = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
+LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+NOSE = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 64, 294, 129, 358)
+#: eye and mouth regions are dilated by this fraction of the eye-corner distance (33 -> 263)
+REGION_DILATE = 0.06
+_SUB = 4  # fixed-point bits for cv2 drawing (1/16 px)
+_SS = 4  # supersampling factor: coverage is exact to 1/16 of a pixel
+
+
+def _hull_fill(canvas: np.ndarray, pts: np.ndarray) -> None:
+    import cv2
+
+    hull = cv2.convexHull(np.asarray(pts, np.float32)).reshape(-1, 2).astype(np.float64)
+    # continuous -> supersampled cv2 index coordinates (pixel centres at integers), fixed point
+    fixed = np.round((hull * _SS - 0.5) * (1 << _SUB)).astype(np.int32)
+    cv2.fillConvexPoly(canvas, fixed, 1, lineType=cv2.LINE_8, shift=_SUB)
+
+
+def _draw(size: int, groups: list[np.ndarray]) -> np.ndarray:
+    canvas = np.zeros((size * _SS, size * _SS), np.uint8)
+    for g in groups:
+        _hull_fill(canvas, g)  # union: every hull writes 1
+    return canvas.reshape(size, _SS, size, _SS).mean(axis=(1, 3), dtype=np.float32)
+
+
+def check_crop_points(points: np.ndarray, size: int) -> np.ndarray:
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim != 2 or p.shape[0] != 468 or p.shape[1] < 2:
+        raise InputError(f"mask landmarks: expected 468×2 points in crop pixels, found shape {p.shape}")
+    if not np.isfinite(p[:, :2]).all():
+        raise InputError("mask landmarks: expected finite coordinates, found NaN/Inf")
+    if not isinstance(size, (int, np.integer)) or not 8 <= int(size) <= 8192:
+        raise InputError(f"mask size: expected an integer in 8..8192, found {size!r}")
+    return p[:, :2]
+
+
+def _side_groups(p: np.ndarray) -> list[np.ndarray]:
+    from faceplate.faces.align import TEMPLATE
+
+    t = TEMPLATE
+    brow_top = min(t[list(RIGHT_BROW), 1].min(), t[list(LEFT_BROW), 1].min())
+    below_brow = [i for i in FACE_OVAL if t[i, 1] >= brow_top]
+    mid_x = t[1, 0]
+    right = [i for i in below_brow if t[i, 0] <= mid_x + 0.02]
+    left = [i for i in below_brow if t[i, 0] >= mid_x - 0.02]
+    lower = [i for i in FACE_OVAL if t[i, 1] >= t[1, 1]]
+    ridge = [168, 6, 197, 195, 5, 4, 1]
+    return [
+        p[right + list(RIGHT_BROW) + ridge],
+        p[left + list(LEFT_BROW) + ridge],
+        p[lower + list(NOSE) + list(LIPS)],
+        p[list(RIGHT_BROW) + list(RIGHT_EYE) + list(LEFT_BROW) + list(LEFT_EYE) + ridge],
+    ]
+
+
+def face_hull(points: np.ndarray, size: int) -> np.ndarray:
+    """Convex hull of the face oval."""
+    p = check_crop_points(points, size)
+    return _draw(int(size), [p[list(FACE_OVAL)]])
+
+
+def face_components(points: np.ndarray, size: int) -> np.ndarray:
+    """Union of the hulls of the face parts (follows the brows on top, not the forehead)."""
+    p = check_crop_points(points, size)
+    return _draw(int(size), _side_groups(p))
+
+
+def _dilated(groups: list[np.ndarray], p: np.ndarray, size: int) -> np.ndarray:
+    mask = _draw(size, groups)
+    px = REGION_DILATE * float(np.linalg.norm(p[263] - p[33]))
+    return soften(mask, erode_px=-px, feather_px=0.0) if px >= 0.5 else mask
+
+
+def eyes_region(points: np.ndarray, size: int) -> np.ndarray:
+    """Both eyes: hulls of the eye loops, dilated by ``REGION_DILATE`` × the eye-corner distance."""
+    p = check_crop_points(points, size)
+    return _dilated([p[list(RIGHT_EYE)], p[list(LEFT_EYE)]], p, int(size))
+
+
+def mouth_region(points: np.ndarray, size: int) -> np.ndarray:
+    """The mouth: hull of the outer lip loop, dilated like the eyes."""
+    p = check_crop_points(points, size)
+    return _dilated([p[list(LIPS)]], p, int(size))
+
+
+#: face-mask methods by name
+MASKS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = {
+    "hull": face_hull,
+    "components": face_components,
+}
+#: every named region (face methods plus eyes and mouth)
+REGIONS: dict[str, Callable[[np.ndarray, int], np.ndarray]] = dict(MASKS, eyes=eyes_region, mouth=mouth_region)
+
+
+def landmark_masks(points: np.ndarray, size: int, method: str = "hull") -> dict[str, np.ndarray]:
+    """``{"face", "eyes", "mouth"}`` float32 ``size``×``size`` masks from crop-space landmarks."""
+    if method not in MASKS:
+        raise InputError(f"--mask: expected one of {', '.join(MASKS)}, found {method!r}")
+    return {"face": MASKS[method](points, size), "eyes": eyes_region(points, size), "mouth": mouth_region(points, size)}
+
+
+def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, scale: float = 1.0) -> np.ndarray:
+    """Erode (positive) or dilate (negative) ``mask``'s edge and feather it, in plate pixels.
+
+    ``scale`` converts plate pixels to mask pixels (the crop scale, ``align.matrix_scale(M)``). The
+    edge is the 0.5 level of ``mask``; after eroding by ``e`` the mask ramps from 0 at the new edge to
+    1 at ``feather`` further inside (smoothstep), so the result never extends past the eroded edge.
+    With both 0 the mask is returned clipped to [0, 1]. Output float32 in [0, 1].
+    """
+    import cv2
+
+    m = np.asarray(mask, dtype=np.float32)
+    if m.ndim != 2 or min(m.shape) < 1:
+        raise InputError(f"soften mask: expected an H×W mask, found shape {m.shape}")
+    if not np.isfinite(m).all():
+        raise InputError("soften mask: expected finite values, found NaN/Inf")
+    for name, v in (("erode", erode_px), ("feather", feather_px), ("scale", scale)):
+        if not np.isfinite(v):
+            raise InputError(f"soften {name}: expected a finite number, found {v!r}")
+    if feather_px < 0:
+        raise InputError(f"soften feather: expected >= 0 plate pixels, found {feather_px}")
+    if scale <= 0:
+        raise InputError(f"soften scale: expected > 0 (mask pixels per plate pixel), found {scale}")
+    if erode_px == 0 and feather_px == 0:
+        return np.clip(m, 0.0, 1.0)
+    e, f = erode_px * scale, feather_px * scale
+    inside = (m >= 0.5).astype(np.uint8)
+    d_in = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if inside.any() else np.zeros(m.shape, np.float32)
+    d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if (1 - inside).any() \
+        else np.full(m.shape, np.float32(0))
+    if not inside.any():
+        d_out = np.full(m.shape, np.float32(1e6))
+    if inside.all():
+        d_in = np.full(m.shape, np.float32(1e6))
+    sd = np.where(inside > 0, d_in - 0.5, 0.5 - d_out).astype(np.float32)  # signed distance to the edge
+    if f <= 0:
+        return np.clip(sd - e + 0.5, 0.0, 1.0).astype(np.float32)  # 1-px anti-aliased edge
+    x = np.clip((sd - e) / f, 0.0, 1.0)
+    return (x * x * (3.0 - 2.0 * x)).astype(np.float32)
