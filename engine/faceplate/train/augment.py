@@ -1,0 +1,101 @@
+"""Seeded augmentation of one training face (numpy + OpenCV, runs in data-loader workers).
+
+Order, for a crop ``code`` (H×W×3 float32 code values in [0, 1], crop encoding with transfer
+``transfer``) and its ``masks`` (H×W×3 face/eyes/mouth):
+
+1. exposure and colour jitter **in linear light**: decode with the encoding's transfer, scale by
+   ``2**stops`` and a per-channel gain, re-encode, clip to [0, 1];
+2. horizontal flip (p = 0.5), applied to face and masks;
+3. random similarity (rotation, scale, shift), applied to face and masks — it defines the target;
+4. the book's random warp: a smooth random displacement (5×5 control grid, bicubic upsampling)
+   applied to the *input* only; the network learns to undo it.
+
+Every random number comes from the ``numpy.random.Generator`` passed in, so a sample is a pure
+function of its seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from faceplate.colour.encoding import decode_transfer, encode_transfer
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    transfer: str = "acescct"
+    exposure: float = 0.5  # stops, ± range
+    colour: float = 0.05  # per-channel gain, ± range
+    flip: bool = True
+    rotation: float = 10.0  # degrees, ± range
+    scale: float = 0.05  # ± fraction
+    shift: float = 0.05  # ± fraction of the size
+    warp: bool = True
+    warp_strength: float = 0.025  # std of control-point offsets, fraction of the size
+
+
+def jitter_linear(code: np.ndarray, transfer: str, stops: float, gains: np.ndarray) -> np.ndarray:
+    """Exposure/colour change applied in linear light; returns code values clipped to [0, 1]."""
+    lin = decode_transfer(code, transfer)
+    lin = lin * np.float32(2.0 ** stops) * gains.astype(np.float32).reshape(1, 1, 3)
+    return np.clip(encode_transfer(lin, transfer), 0.0, 1.0).astype(np.float32)
+
+
+def similarity_matrix(size: int, angle_deg: float, scale: float, shift_xy: tuple[float, float]) -> np.ndarray:
+    """2×3 matrix: rotate/scale about the centre, then shift (pixels)."""
+    import cv2
+
+    c = (size - 1) / 2.0
+    m = cv2.getRotationMatrix2D((c, c), angle_deg, scale)
+    m[:, 2] += np.asarray(shift_xy, dtype=np.float64)
+    return m
+
+
+def random_warp_maps(size: int, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """(map_x, map_y) float32 size×size for ``cv2.remap``: identity plus a smooth random offset."""
+    import cv2
+
+    grid = np.linspace(0, size - 1, 5, dtype=np.float32)
+    gx, gy = np.meshgrid(grid, grid)
+    off = rng.normal(0.0, strength * size, size=(2, 5, 5)).astype(np.float32)
+    off[:, [0, -1], :] = 0.0  # keep the border fixed
+    off[:, :, [0, -1]] = 0.0
+    mx = cv2.resize(gx + off[0], (size, size), interpolation=cv2.INTER_CUBIC)
+    my = cv2.resize(gy + off[1], (size, size), interpolation=cv2.INTER_CUBIC)
+    # resize of a 5×5 grid of coordinates is not exactly the identity at full size; build it exactly
+    base = np.arange(size, dtype=np.float32)
+    bx, by = np.meshgrid(base, base)
+    sx = cv2.resize(gx, (size, size), interpolation=cv2.INTER_CUBIC)
+    sy = cv2.resize(gy, (size, size), interpolation=cv2.INTER_CUBIC)
+    return bx + (mx - sx), by + (my - sy)
+
+
+def augment(code: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
+            s: AugmentSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (input H×W×3, target H×W×3, target masks H×W×3), float32, all in [0, 1]."""
+    import cv2
+
+    size = code.shape[0]
+    stops = rng.uniform(-s.exposure, s.exposure)
+    gains = 1.0 + rng.uniform(-s.colour, s.colour, size=3)
+    flip = s.flip and rng.random() < 0.5
+    angle = rng.uniform(-s.rotation, s.rotation)
+    scale = 1.0 + rng.uniform(-s.scale, s.scale)
+    shift = rng.uniform(-s.shift, s.shift, size=2) * size
+    if s.exposure > 0 or s.colour > 0:
+        code = jitter_linear(code, s.transfer, stops, gains)
+    if flip:
+        code, masks = code[:, ::-1], masks[:, ::-1]
+    m = similarity_matrix(size, angle, scale, (float(shift[0]), float(shift[1])))
+    target = cv2.warpAffine(np.ascontiguousarray(code), m, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)
+    tmasks = cv2.warpAffine(np.ascontiguousarray(masks), m, (size, size), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if s.warp:
+        mx, my = random_warp_maps(size, rng, s.warp_strength)
+        inp = cv2.remap(target, mx, my, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    else:
+        inp = target.copy()
+    return (np.clip(inp, 0, 1).astype(np.float32), np.clip(target, 0, 1).astype(np.float32),
+            np.clip(tmasks, 0, 1).astype(np.float32))

@@ -1,0 +1,370 @@
+"""The training loop: data → model → losses → optimizer, with checkpoints, previews and logs.
+
+Run folder::
+
+    RUN/config.json, config.toml   resolved settings (repeat with --config RUN/config.toml)
+    RUN/run.json                   face-set settings, identity names, data hashes, landmark template
+    RUN/checkpoint.pt              latest checkpoint (atomic; every --save-every steps, at the end, on Ctrl-C)
+    RUN/losses.jsonl               one JSON line per step: total and per-term losses, lr, samples/s
+    RUN/previews/step_NNNNNNN.png  preview grids;  RUN/losses.png  loss plot;  RUN/tensorboard/
+
+On CUDA the step runs under bf16 autocast with channels_last tensors (optionally ``torch.compile``).
+Distributed runs (``faceplate.train.ddp`` under ``torchrun``) pass a :class:`DistContext`; rank 0
+alone writes files.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from faceplate import __version__
+from faceplate.errors import CheckpointError, InputError
+from faceplate.plates.atomic import check_writable_folder, write_text_atomic
+from faceplate.train import checkpoint as ckpt
+from faceplate.train import config as cfgmod
+from faceplate.train.augment import AugmentSettings
+from faceplate.train.config import TrainConfig
+from faceplate.train.data import (FaceSource, PairDataset, StepBatchSampler, data_hash, load_pair, make_loader,
+                                  preview_batch)
+from faceplate.train.losses import SwapLoss
+from faceplate.train.models import ModelSpec, SwapModel, TrainNet, build_model
+
+log = logging.getLogger("faceplate.train")
+
+
+@dataclass
+class DistContext:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+@dataclass
+class TrainResult:
+    step: int
+    checkpoint: Path | None
+    interrupted: bool
+    history: list[dict] = field(default_factory=list)
+
+
+def pick_device(name: str, dist: DistContext) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise InputError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
+        return torch.device("cuda", dist.local_rank % max(1, torch.cuda.device_count()))
+    return torch.device("cpu")
+
+
+def run_info(cfg: TrainConfig, fa, fb, resolution: int) -> dict[str, Any]:
+    """What export needs to describe the model, fixed at the start of the run."""
+    template = fa.meta.get("template") or fb.meta.get("template") or []
+    return {
+        "resolution": resolution,
+        "faceset_resolution": fa.resolution,
+        "coverage": fa.coverage,
+        "centering": fa.centering,
+        "crop_encoding": fa.crop_encoding.to_dict(),
+        "plate_colour_space": {"a": fa.plate_colour_space, "b": fb.plate_colour_space},
+        "template": template,
+        "identities": {"a": cfg.name_a or Path(fa.root).name, "b": cfg.name_b or Path(fb.root).name},
+        "face_sets": {"a": str(cfg.a), "b": str(cfg.b)},
+        "faces": {"a": len(fa.faces), "b": len(fb.faces)},
+        "data_hashes": {"a": data_hash(fa), "b": data_hash(fb)},
+        "faceplate_version": __version__,
+    }
+
+
+def model_spec(cfg: TrainConfig, resolution: int) -> ModelSpec:
+    return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims)
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig):
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
+    warm = cfg.warmup_steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+    return opt, sched
+
+
+class _StopFlag:
+    """First Ctrl-C: finish the step, save, stop. Second: the default (immediate) interrupt."""
+
+    def __init__(self) -> None:
+        self.set = False
+        self._old = None
+
+    def __enter__(self) -> "_StopFlag":
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.set:
+            raise KeyboardInterrupt
+        self.set = True
+        print("\nfaceplate train: Ctrl-C, saving a checkpoint after this step (again to abort)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc) -> None:
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def _fmt_time(s: float) -> str:
+    s = int(max(0, s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class Progress:
+    """One status line on stderr (rewritten in place on a terminal)."""
+
+    def __init__(self, total: int, max_time: float, enabled: bool) -> None:
+        self.total, self.max_time, self.enabled = total, max_time, enabled
+        self.tty = sys.stderr.isatty()
+
+    def update(self, step: int, losses: dict[str, float], sps: float, elapsed: float, steps_done: int) -> None:
+        if not self.enabled:
+            return
+        eta = (self.total - step) * elapsed / max(1, steps_done)
+        if self.max_time:
+            eta = min(eta, self.max_time - elapsed)
+        width = 20
+        filled = int(width * step / max(1, self.total))
+        bar = "#" * filled + "-" * (width - filled)
+        terms = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
+        line = f"[{bar}] step {step}/{self.total} | {terms} | {sps:.1f} samples/s | ETA {_fmt_time(eta)}"
+        if self.tty:
+            print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr, flush=True)
+
+
+def _tensorboard(run_dir: Path, enabled: bool):
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:  # tensorboard is optional
+        log.warning("TensorBoard logging skipped: %s (install 'faceplate[train]')", exc)
+        return None
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    from faceplate.train.preview import read_log
+
+    rows = [r for r in read_log(path) if r.get("step", 0) <= step]
+    write_text_atomic(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), "loss log")
+
+
+def prepare(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict | None]:
+    """Resolve ``--resume``: the saved config (run bounds may change) and the checkpoint state."""
+    run_dir = Path(cfg.out)
+    if not resume:
+        if (run_dir / ckpt.FILENAME).exists():
+            raise InputError(f"--out {run_dir}: holds a checkpoint already; add --resume to continue it, "
+                             f"or choose a new run folder")
+        return cfg, None
+    state = ckpt.load_checkpoint(run_dir / ckpt.FILENAME)
+    try:
+        saved = cfgmod.from_mapping(state["config"])
+    except (InputError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint {run_dir / ckpt.FILENAME}: its settings are unreadable ({exc})") from None
+    cfgmod.check_resume(saved, cfg)
+    bounds = {k: getattr(cfg, k) for k in cfgmod.RUN_BOUNDS}
+    return saved.replace(**bounds), state
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train (or continue) a run; returns the last step, checkpoint path, and whether Ctrl-C stopped it."""
+    dist = dist or DistContext()
+    cfg, state = prepare(cfg, resume)
+    run_dir = Path(cfg.out)
+    if dist.main:
+        check_writable_folder(run_dir, "run folder")
+    device = pick_device(cfg.device, dist)
+    cuda = device.type == "cuda"
+
+    fa, fb = load_pair(cfg.a, cfg.b)
+    resolution = cfg.resolution or fa.resolution
+    if resolution < 64 or resolution > 512 or resolution % 16:
+        raise InputError(f"--resolution: the face sets are {fa.resolution}px; expected a training resolution "
+                         f"that is a multiple of 16 in 64..512, found {resolution} (set --resolution)")
+    info = run_info(cfg, fa, fb, resolution)
+    if state is not None:
+        saved_info = json.loads(state["run_info"])
+        if saved_info.get("data_hashes") != info["data_hashes"]:
+            log.warning("the face sets changed since this run started (data hashes differ); continuing with "
+                        "the current files")
+        info = dict(info, data_hashes=saved_info.get("data_hashes", info["data_hashes"]))
+    info_json = json.dumps(info, sort_keys=True)
+
+    torch.manual_seed(cfg.seed)
+    model: SwapModel = build_model(model_spec(cfg, resolution))
+    net = TrainNet(model)
+    opt, sched = make_optimizer(net, cfg)
+    start = 0
+    if state is not None:
+        ckpt.load_weights(net.model, state, str(run_dir / ckpt.FILENAME))
+        try:
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            ckpt.set_rng_state(state["rng"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise CheckpointError(f"checkpoint {run_dir / ckpt.FILENAME}: optimizer/scheduler/RNG state does not "
+                                  f"fit ({exc})") from None
+        start = int(state["step"])
+        del state
+    net.to(device)
+    if cuda:
+        net.to(memory_format=torch.channels_last)
+        for s in opt.state.values():
+            for k, v in s.items():
+                if torch.is_tensor(v) and v.device != device and k != "step":
+                    s[k] = v.to(device)
+    step_net: torch.nn.Module = net
+    if dist.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        step_net = DDP(net, device_ids=[device.index] if cuda else None)
+    if cfg.compile:
+        step_net = torch.compile(step_net)
+    loss_fn = SwapLoss(cfg.loss_weights(), cfg.eyes_mouth_weight)
+
+    if dist.main:
+        cfgmod.save(cfg, run_dir)
+        write_text_atomic(run_dir / "run.json", json.dumps(info, indent=1, sort_keys=True) + "\n", "run info")
+    log_path = run_dir / "losses.jsonl"
+    if dist.main:
+        if start:
+            _truncate_log(log_path, start)
+        elif log_path.exists():
+            log_path.unlink()
+
+    src_a = FaceSource(fa, resolution, cfg.cache_mb)
+    src_b = FaceSource(fb, resolution, cfg.cache_mb)
+    aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
+                          flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp)
+    ds = PairDataset(src_a, src_b, cfg.seed, aug)
+    sampler = StepBatchSampler(start, cfg.max_steps, cfg.batch, dist.rank, dist.world)
+    loader = make_loader(ds, sampler, cfg.workers, cfg.prefetch, cfg.seed, pin=cuda)
+    pview = preview_batch(src_a, src_b) if dist.main and cfg.preview_every else None
+    writer = _tensorboard(run_dir, cfg.tensorboard) if dist.main else None
+    bar = Progress(cfg.max_steps, cfg.max_time, progress and dist.main)
+    samples_per_step = 2 * cfg.batch * dist.world  # one face of A and one of B per batch element
+    ckpt_path = run_dir / ckpt.FILENAME
+
+    def save(step_now: int) -> Path | None:
+        if dist.main:
+            ckpt.save_checkpoint(ckpt_path, step=step_now, config=cfg.to_dict(), run_info=info_json,
+                                 model=net.model, optimizer=opt, scheduler=sched)
+        if dist.world > 1:
+            torch.distributed.barrier()
+        return ckpt_path
+
+    history: list[dict] = []
+    step = start
+    interrupted = False
+    t0 = time.perf_counter()
+    t_last, step_last = t0, start
+    saved_at = start if resume else -1
+    log_fh = open(log_path, "a", encoding="utf-8") if dist.main else None
+    try:
+        with _StopFlag() as stop:
+            net.train()
+            for batch in loader:
+                tensors = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+                if cuda:
+                    tensors = {k: v.contiguous(memory_format=torch.channels_last) for k, v in tensors.items()}
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
+                    ra, ma, rb, mb = step_net(tensors["in_a"], tensors["in_b"])
+                la, pa = loss_fn(ra, ma, tensors["tgt_a"], tensors["mask_a"])
+                lb, pb = loss_fn(rb, mb, tensors["tgt_b"], tensors["mask_b"])
+                total = la + lb
+                if not torch.isfinite(total):
+                    raise InputError(f"training diverged at step {step + 1} (loss {total.item()}); lower --lr "
+                                     f"(now {cfg.lr}) and resume from the last checkpoint")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                sched.step()
+                step += 1
+
+                vals = torch.stack([total.detach(), la.detach(), lb.detach()]
+                                   + [(pa[k] + pb[k]).detach() for k in pa]).float()
+                flag = torch.tensor([1.0 if (stop.set or (cfg.max_time and time.perf_counter() - t0
+                                                          >= cfg.max_time)) else 0.0], device=vals.device)
+                if dist.world > 1:
+                    torch.distributed.all_reduce(vals)
+                    vals /= dist.world
+                    torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                v = vals.cpu().tolist()
+                row = {"step": step, "total": v[0], "a": v[1], "b": v[2]}
+                row.update({k: v[3 + i] for i, k in enumerate(pa)})
+                now = time.perf_counter()
+                row["lr"] = sched.get_last_lr()[0]
+                row["time"] = now - t0
+                if dist.main:
+                    log_fh.write(json.dumps(row, sort_keys=True) + "\n")
+                    log_fh.flush()
+                history.append(row)
+                if step % cfg.log_every == 0 or step == cfg.max_steps:
+                    sps = samples_per_step * (step - step_last) / max(1e-9, now - t_last)
+                    t_last, step_last = now, step
+                    bar.update(step, {k: row[k] for k in ("total", *pa)}, sps, now - t0, step - start)
+                    if writer is not None:
+                        for k, val in row.items():
+                            if k not in ("step", "time"):
+                                writer.add_scalar(f"loss/{k}" if k != "lr" else "lr", val, step)
+                        writer.add_scalar("samples_per_s", sps, step)
+                if pview is not None and step % cfg.preview_every == 0:
+                    _preview(net.model, pview, device, aug.transfer, run_dir, step, writer)
+                if cfg.save_every and step % cfg.save_every == 0:
+                    save(step)
+                    saved_at = step
+                if flag.item() > 0:
+                    interrupted = stop.set
+                    break
+            if saved_at != step:
+                save(step)
+    finally:
+        if log_fh is not None:
+            log_fh.close()
+        bar.close()
+        if writer is not None:
+            writer.close()
+    if dist.main:
+        from faceplate.train.preview import plot_losses, read_log
+
+        plot_losses(read_log(log_path), run_dir / "losses.png")
+        if interrupted:
+            log.info("stopped at step %d; checkpoint %s; continue with: faceplate train --out %s --resume",
+                     step, ckpt_path, run_dir)
+    return TrainResult(step=step, checkpoint=ckpt_path, interrupted=interrupted, history=history)
+
+
+def _preview(model, batch, device, transfer, run_dir: Path, step: int, writer) -> None:
+    from faceplate.train.preview import preview_grid, write_png
+
+    grid = preview_grid(model, batch, device, transfer)
+    write_png(run_dir / "previews" / f"step_{step:07d}.png", grid)
+    if writer is not None:
+        writer.add_image("preview", grid, step, dataformats="HWC")
