@@ -1,0 +1,302 @@
+"""The group both Faceplate nodes build, their knobs, and their callbacks (no pixel math here).
+
+Inside the group (``Name`` = script name; ids in :mod:`faceplate_bridge`)::
+
+    Plate (Input) -> WritePlate (32f) -> RunScript (stdlib client -> engine service)
+                                              | Sync
+                                   ReadLive (passes.####.exr)     ReadPrerendered (batch/farm passes)
+                                              \\                      /
+                                               SourceSwitch (which = knob "source")
+                                                 |-> ShuffleSwap (RGBA <- swap.*; mask.Y rides along)
+                                                 |-> (comp: the passes' own R,G,B,A)
+                                                 |-> MaskRGB -> MaskAlpha (RGBA <- mask.Y)
+                                               OutputSwitch (which = knob "output") -> Output
+
+Every callback is wrapped so that an error becomes the node's status text, never an exception in
+Natron. The knobs of the render parameters are generated from ``plugin/params.json``.
+"""
+from __future__ import annotations
+
+import os
+
+import faceplate_bridge as bridge
+
+COLOUR_PLANE = "uk.co.thefoundry.OfxImagePlaneColour"
+PAGE = "faceplate"
+
+
+def _create(app, group, plugin_id: str, name: str, inputs=()):
+    node = app.createNode(plugin_id, -1, group)
+    if node is None:
+        raise RuntimeError("Natron has no plug-in {} (needed by Faceplate's {})".format(plugin_id, name))
+    node.setScriptName(name)
+    for index, src in inputs:
+        node.connectInput(index, src)
+    return node
+
+
+def _set(node, **values):
+    for name, value in values.items():
+        node.getParam(name).setValue(value)
+
+
+def build_graph(app, group, output_choice: bool) -> dict:
+    """The inner graph; ``output_choice`` adds the swap/comp/mask OutputSwitch (FaceplateSwap)."""
+    n = {}
+    n["Plate"] = _create(app, group, bridge.ID_INPUT, "Plate")
+    n["WritePlate"] = _create(app, group, bridge.ID_WRITE, "WritePlate", [(0, n["Plate"])])
+    _set(n["WritePlate"], bitDepth="32f", compression="none", processAllPlanes=False)
+    n["RunScript"] = _create(app, group, bridge.ID_RUNSCRIPT, "RunScript", [(0, n["WritePlate"])])
+    _set(n["RunScript"], paramCount=2, type1=0, type2=0)  # 0 = File Name: "####" becomes the frame
+    n["ReadLive"] = _create(app, group, bridge.ID_READ, "ReadLive", [(0, n["RunScript"])])  # Sync input
+    n["ReadPrerendered"] = _create(app, group, bridge.ID_READ, "ReadPrerendered")
+    for read in (n["ReadLive"], n["ReadPrerendered"]):
+        _set(read, onMissingFrame="error", outputPremult=1)
+    n["SourceSwitch"] = _create(app, group, bridge.ID_SWITCH, "SourceSwitch",
+                                [(0, n["ReadLive"]), (1, n["ReadPrerendered"])])
+    src = n["SourceSwitch"]
+    # mask: R,G,B <- mask.Y, then A <- R (setting only a one-channel outputA is ignored by Shuffle)
+    n["MaskRGB"] = _create(app, group, bridge.ID_SHUFFLE, "MaskRGB", [(0, src)])
+    _set(n["MaskRGB"], outputR="B.mask.Y", outputG="B.mask.Y", outputB="B.mask.Y", outputPremult=1)
+    n["MaskAlpha"] = _create(app, group, bridge.ID_SHUFFLE, "MaskAlpha", [(0, n["MaskRGB"]), (1, n["MaskRGB"])])
+    _set(n["MaskAlpha"], outputA="A.{}.R".format(COLOUR_PLANE), outputPremult=1)
+    n["Output"] = _create(app, group, bridge.ID_OUTPUT, "Output")
+    if output_choice:
+        n["ShuffleSwap"] = _create(app, group, bridge.ID_SHUFFLE, "ShuffleSwap", [(0, src)])
+        _set(n["ShuffleSwap"], outputR="B.swap.R", outputG="B.swap.G", outputB="B.swap.B", outputA="B.swap.A",
+             outputPremult=1)
+        # inputs in bridge.OUTPUTS order: swap, comp, mask
+        n["OutputSwitch"] = _create(app, group, bridge.ID_SWITCH, "OutputSwitch",
+                                    [(0, n["ShuffleSwap"]), (1, src), (2, n["MaskAlpha"])])
+        n["Output"].connectInput(0, n["OutputSwitch"])
+    else:
+        n["Output"].connectInput(0, n["MaskAlpha"])
+    return n
+
+
+def build_knobs(group, output_choice: bool) -> None:
+    """The user page: generated render-parameter knobs, then the node's own knobs."""
+    page = group.createPageParam(PAGE, "Faceplate")
+    params = bridge.load_params()
+    for p in params:
+        if not output_choice and p["name"] == "comp":
+            continue  # the mask node never shows the comp
+        page.addParam(bridge.create_param_knob(group, p))
+
+    def add(knob, help_text, default=None):
+        knob.setHelp(help_text)
+        if default is not None:
+            knob.setDefaultValue(default)
+        page.addParam(knob)
+        return knob
+
+    add(group.createFileParam("alignments", "Alignments"),
+        "alignments.json from 'faceplate extract' for this plate (optional; faces are detected otherwise) "
+        "(--alignments)")
+    if output_choice:
+        out = group.createChoiceParam("output", "Output")
+        out.setOptions([("swap", "the swap element (premultiplied RGBA) with the mask as plane mask.Y"),
+                        ("comp", "the plate with the face replaced"),
+                        ("mask", "the face matte in R, G, B and A")])
+        add(out, "what the node's main output shows", 0)
+    source = group.createChoiceParam("source", "Source")
+    source.setOptions([("live", "render each frame through the engine service as Natron asks for it"),
+                       ("prerendered", "read passes rendered by 'Render passes' or by a farm job")])
+    add(source, "where the passes come from", 0)
+    add(group.createIntParam("timeout", "Timeout per frame (s)"),
+        "the live path gives up on a frame after this many seconds (nothing is written, the reason is logged)",
+        bridge.DEFAULT_TIMEOUT)
+    add(group.createFileParam("plateFile", "Plate file"),
+        "the plate sequence on disk (####), for 'Render passes' and farm jobs; filled from an upstream Read")
+    add(group.createIntParam("firstFrame", "First frame"), "first frame of 'Render passes'", 1)
+    add(group.createIntParam("lastFrame", "Last frame"), "last frame of 'Render passes'", 100)
+    add(group.createFileParam("prerenderedPasses", "Pre-rendered passes"),
+        "passes sequence read when Source is 'prerendered' (written by 'Render passes' or a farm job)")
+    add(group.createStringParam("workFolder", "Work folder"),
+        "this node's plate frames, passes and log for the live path", bridge.default_work_folder())
+    add(group.createButtonParam("renderPasses", "Render passes"),
+        "render the frame range through the engine in the background; the node then reads the result")
+    add(group.createButtonParam("refresh", "Refresh"),
+        "re-read the passes and show the engine's last message")
+    status = add(group.createStringParam("status", "Status"), "the engine's last message for this node")
+    status.setEnabled(False)
+    group.refreshUserParamsGUI()
+
+
+def set_callbacks(group, module: str) -> None:
+    """Callbacks resolved through the PyPlug module (Natron imports it; the Ext is imported into it)."""
+    group.getParam("onParamChanged").setValue(module + ".onParamChanged")
+    group.getParam("onInputChanged").setValue(module + ".onInputChanged")
+    group.getParam("afterNodeCreated").setValue(module + ".afterNodeCreated")
+
+
+# ----------------------------------------------------------------------------------------------
+# state from knobs
+
+
+def _value(group, name, default=None):
+    knob = group.getParam(name)
+    return default if knob is None else knob.getValue()
+
+
+def settings(group) -> dict:
+    """Everything the engine needs from the node's knobs."""
+    params = bridge.load_params()
+    values = bridge.knob_values(group, params)
+    output = bridge.OUTPUTS[_value(group, "output", 0)] if group.getParam("output") is not None else "mask"
+    if "comp" in values:
+        values["comp"] = bool(values["comp"]) or output == "comp"
+    work = _value(group, "workFolder") or bridge.default_work_folder()
+    paths = bridge.node_paths(work)
+    args = bridge.param_args(params, values)
+    alignments = _value(group, "alignments", "")
+    if alignments:
+        args += ["--alignments", alignments]
+    return {
+        "params": params, "values": values, "args": args, "output": output, "paths": paths, "work": work,
+        "source": bridge.SOURCES[_value(group, "source", 0)], "timeout": int(_value(group, "timeout", 300)),
+        "plate": _value(group, "plateFile", ""), "first": int(_value(group, "firstFrame", 1)),
+        "last": int(_value(group, "lastFrame", 1)),
+        "prerendered": _value(group, "prerenderedPasses", "") or paths["prerendered"],
+    }
+
+
+def set_status(group, text: str) -> None:
+    knob = group.getParam("status")
+    if knob is not None:
+        knob.setValue(text[:500])
+
+
+# ----------------------------------------------------------------------------------------------
+# activation: what must happen after the group exists (a Read set inside createInstance finds nothing)
+
+
+def activate(group) -> str:
+    """Point the inner nodes at this node's files, write placeholder passes, reload the Reads."""
+    s = settings(group)
+    paths, colour_space = s["paths"], s["values"].get("colour_space", "scene_linear")
+    os.makedirs(s["work"], exist_ok=True)
+    if not group.getParam("prerenderedPasses").getValue():
+        group.getParam("prerenderedPasses").setValue(paths["prerendered"])
+    write = group.getNode("WritePlate")
+    write.getParam("filename").setValue(paths["plate"])
+    write.getParam("ocioOutputSpace").setValue(colour_space)
+    run = group.getNode("RunScript")
+    run.getParam("filename1").setValue(paths["plate"])
+    run.getParam("filename2").setValue(paths["passes"])
+    run.getParam("script").setValue(bridge.runscript_text(paths["plate"], paths["passes"], paths["log"],
+                                                          s["args"], s["timeout"]))
+    run.getParam("validate").setValue(True)
+    comp = bool(s["values"].get("comp"))
+    for read_name, pattern, plate in (("ReadLive", paths["passes"], None),
+                                      ("ReadPrerendered", s["prerendered"], s["plate"] or None)):
+        frames = bridge.frames_on_disk(pattern)
+        if len(frames) < 2:
+            bridge.ensure_placeholders(pattern, s["first"], comp, plate)
+            frames = bridge.frames_on_disk(pattern)
+        read = group.getNode(read_name)
+        fname = read.getParam("filename")
+        fname.setValue(pattern)
+        fname.reloadFile()
+        read.getParam("ocioInputSpace").setValue(colour_space)
+        read.getParam("firstFrame").setValue(min(s["first"], frames[0]))
+        read.getParam("lastFrame").setValue(max(s["last"], frames[-1]))
+    group.getNode("SourceSwitch").getParam("which").setValue(bridge.SOURCES.index(s["source"]))
+    if group.getNode("OutputSwitch") is not None:
+        group.getNode("OutputSwitch").getParam("which").setValue(bridge.OUTPUTS.index(s["output"]))
+    if bridge.engine_python() is None:
+        return "engine not found; " + bridge.INSTALL_HINT
+    return bridge.last_message(paths["log"]) or "ready ({} path)".format(s["source"])
+
+
+def _guarded(group, fn, *args):
+    try:
+        text = fn(group, *args)
+    except Exception as exc:  # noqa: BLE001 - nothing may escape into Natron
+        text = "error: {}".format(exc)
+    try:
+        if text is not None:
+            set_status(group, text)
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def render_passes(group) -> str:
+    """The "Render passes" button: a background batch render; the node reads the result when done."""
+    s = settings(group)
+    if not s["plate"]:
+        return "set 'Plate file' (the plate sequence on disk) before rendering passes"
+    if not s["values"].get("model"):
+        return "set 'Model' (an .onnx file from 'faceplate export') before rendering passes"
+    os.makedirs(os.path.dirname(s["prerendered"]), exist_ok=True)
+    key = s["work"]
+    text = bridge.start_prerender(key, s["plate"], s["first"], s["last"], s["prerendered"], s["args"],
+                                  s["paths"]["log"])
+    bridge.call_later(2000, lambda: _guarded(group, _poll, key))
+    return text
+
+
+def _poll(group, key):
+    state = bridge.prerender_state(key)
+    s = settings(group)
+    if state == "running":
+        bridge.call_later(2000, lambda: _guarded(group, _poll, key))
+        return bridge.last_message(s["paths"]["log"]) or "rendering passes..."
+    if state == 0:
+        group.getParam("source").setValue(bridge.SOURCES.index("prerendered"))
+        activate(group)
+        return "passes rendered: frames {}-{} ({})".format(s["first"], s["last"], s["prerendered"])
+    if state is None:
+        return None
+    return "passes render failed (exit {}): {}".format(state, bridge.last_message(s["paths"]["log"]))
+
+
+def refresh(group) -> str:
+    state = bridge.prerender_state(_value(group, "workFolder", ""))
+    if state is not None and state != "running":
+        return _poll(group, _value(group, "workFolder", ""))
+    return activate(group)
+
+
+def _plate_from_input(group) -> str | None:
+    """The filename of an upstream Read connected to the group's input, when there is one."""
+    src = group.getInput(0)
+    if src is None:
+        return None
+    knob = src.getParam("filename")
+    return knob.getValue() if knob is not None else None
+
+
+# ----------------------------------------------------------------------------------------------
+# callbacks (exact Natron signatures)
+
+_OWN_KNOBS = ("status",)
+
+
+def on_param_changed(thisParam, thisNode, thisGroup, app, userEdited):
+    name = thisParam.getScriptName()
+    if name in _OWN_KNOBS or not userEdited:
+        return
+    if name == "renderPasses":
+        _guarded(thisNode, render_passes)
+    elif name == "refresh":
+        _guarded(thisNode, refresh)
+    else:
+        _guarded(thisNode, activate)
+
+
+def on_input_changed(inputIndex, thisNode, thisGroup, app):
+    def fill(group):
+        plate = _plate_from_input(group)
+        if plate and not group.getParam("plateFile").getValue():
+            group.getParam("plateFile").setValue(plate)
+            frames = bridge.frames_on_disk(plate)
+            if frames:
+                group.getParam("firstFrame").setValue(frames[0])
+                group.getParam("lastFrame").setValue(frames[-1])
+        return activate(group)
+    _guarded(thisNode, fill)
+
+
+def after_node_created(thisNode, app, userEdited):
+    _guarded(thisNode, activate)
