@@ -112,3 +112,19 @@ def test_smoothing_rejects_bad_input():
         track.smooth_series([0, 1, 2], np.array([0.0, np.nan, 1.0]))
     with pytest.raises(InputError, match="--smooth"):
         track.smooth_series([0, 1, 2], np.zeros(3), window=-3)
+
+
+def test_plain_array_api_links_and_smooths():
+    rng = np.random.default_rng(9)
+    per_frame = {f: [face_at(700, 300) + rng.normal(0, 1, (468, 3)) * [1, 1, 0],
+                     face_at(200 + f, 300) + rng.normal(0, 1, (468, 3)) * [1, 1, 0]] for f in range(20)}
+    tracks = track.link_tracks(per_frame)
+    assert len(tracks) == 2 and all(len(t) == 20 for t in tracks)
+    assert tracks[0][0][:, 0].mean() < tracks[1][0][:, 0].mean()  # numbered left to right
+    smooth = track.smooth_tracks(tracks, strength=4)
+    truth = np.stack([face_at(700, 300)] * 20)
+    raw = np.stack([tracks[1][f] for f in range(20)])
+    assert track.jitter_rms(np.stack([smooth[1][f] for f in range(20)]), truth) < 0.7 * track.jitter_rms(raw, truth)
+    assert track.window_for(0) == 1 and track.window_for(2.0) == 5
+    with pytest.raises(InputError, match="smoothing"):
+        track.window_for(-1)

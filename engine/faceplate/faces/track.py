@@ -147,8 +147,43 @@ def smooth_series(frames: Sequence[int], values: np.ndarray, window: int = 9, or
     return out
 
 
-def smooth_tracks(tracks: dict[int, list[FaceObs]], window: int = 9, order: int = 2, step: int = 1) -> None:
-    """Smooth every track's landmarks in place (the unsmoothed ones are kept in ``raw_points``)."""
+def window_for(strength: float) -> int:
+    """Savitzky–Golay window (odd frames) for a smoothing ``strength`` in frames (half-width; 0 = off)."""
+    if not np.isfinite(strength) or strength < 0:
+        raise InputError(f"smoothing: expected a number of frames >= 0, found {strength!r}")
+    return 2 * int(round(float(strength))) + 1
+
+
+def link_tracks(per_frame: dict[int, list[np.ndarray]], iou_min: float = 0.3,
+                max_gap: int = 12) -> list[dict[int, np.ndarray]]:
+    """Plain-array form of :func:`link`: ``{frame: [468×2|3 points, ...]}`` ->
+    ``[{frame: points}, ...]``, one dict per track (tracks in order of appearance)."""
+    frames = []
+    for f in sorted(per_frame):
+        frames.append([FaceObs(frame=f, box=points_box(p), score=1.0, points=np.asarray(p, np.float64))
+                       for p in per_frame[f]])
+    tracks = link(frames, iou_min, max_gap)
+    return [{o.frame: o.points for o in tracks[t]} for t in sorted(tracks)]
+
+
+def smooth_tracks(tracks, window: int = 9, order: int = 2, step: int = 1, strength: float | None = None):
+    """Smooth every track's landmarks with look-ahead (zero-phase).
+
+    * ``{track id: [FaceObs, ...]}`` (from :func:`link`): smoothed in place, the unsmoothed points
+      kept in ``raw_points``; returns the same dict.
+    * ``[{frame: points}, ...]`` (from :func:`link_tracks`): returns new smoothed dicts.
+
+    ``strength`` (frames, half-width) overrides ``window`` when given: window = 2·strength + 1.
+    """
+    if strength is not None:
+        window = window_for(strength)
+    if isinstance(tracks, list):
+        out = []
+        for tr in tracks:
+            frames = sorted(tr)
+            sm = smooth_series(frames, np.stack([np.asarray(tr[f], np.float64) for f in frames]), window, order, step)
+            out.append({f: p for f, p in zip(frames, sm)})
+        return out
     for seq in tracks.values():
         seq.sort(key=lambda o: o.frame)
         pts = np.stack([o.raw_points if o.raw_points is not None else o.points for o in seq])
@@ -157,6 +192,7 @@ def smooth_tracks(tracks: dict[int, list[FaceObs]], window: int = 9, order: int 
             if o.raw_points is None:
                 o.raw_points = o.points
             o.points = p
+    return tracks
 
 
 def jitter_rms(series: np.ndarray, truth: np.ndarray) -> float:
