@@ -193,9 +193,24 @@ def from_mapping(values: Mapping[str, Any]) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in resolved.items() if k in names})
 
 
-def resolve(cli: Mapping[str, Any], toml_path: Path | str | None = None) -> TrainConfig:
-    """CLI values (None = not given) over the TOML file's over the defaults."""
-    merged: dict[str, Any] = read_toml(toml_path) if toml_path else {}
+def resolve(cli: Mapping[str, Any], toml_path: Path | str | None = None, resume: bool = False) -> TrainConfig:
+    """CLI values (None = not given) over the TOML file's over (with ``resume``) the run's saved
+    ``config.json`` over the defaults."""
+    merged: dict[str, Any] = {}
+    if resume:
+        out = cli.get("out") or (read_toml(toml_path).get("out") if toml_path else None)
+        if not out:
+            raise InputError("--resume: expected --out RUN_DIR naming the run to continue")
+        saved = Path(out) / "config.json"
+        if not saved.exists():
+            raise InputError(f"--resume: {saved} not found; expected a run folder made by 'faceplate train'")
+        try:
+            merged.update(json.loads(saved.read_text(encoding="utf-8")))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"--resume: {saved} is not readable JSON ({exc})") from None
+        merged["out"] = str(out)
+    if toml_path:
+        merged.update(read_toml(toml_path))
     merged.update({k: v for k, v in cli.items() if v is not None})
     return from_mapping(merged)
 
