@@ -1,0 +1,133 @@
+"""Where a frame's faces come from: the shot's ``alignments.json`` (so render and training data
+agree), or detection + landmarks + tracking with look-ahead smoothing over the frames rendered.
+
+A face here is a :class:`ShotFace`: 468×3 landmarks in plate pixels (x, y, z) and a track id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from faceplate.errors import InputError
+from faceplate.jsonio import load_json
+from faceplate.render.settings import RenderSettings
+
+ALIGNMENTS_SCHEMA = "faceplate.alignments"
+
+
+@dataclass
+class ShotFace:
+    points: np.ndarray  # 468×3 float64 plate pixels
+    track: int = 0
+    score: float = 1.0
+
+    @property
+    def area(self) -> float:
+        p = self.points[:, :2]
+        return float(np.ptp(p[:, 0]) * np.ptp(p[:, 1]))
+
+
+def _face_from_doc(f: dict[str, Any], where: str) -> ShotFace:
+    try:
+        pts = np.asarray(f["landmarks"], np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"{where}: expected 'landmarks' (468×3 plate pixels), found {exc}") from exc
+    if pts.ndim != 2 or pts.shape[0] != 468 or pts.shape[1] not in (2, 3) or not np.isfinite(pts).all():
+        raise InputError(f"{where}: expected 468×3 finite landmarks, found shape {pts.shape}")
+    if pts.shape[1] == 2:
+        pts = np.hstack([pts, np.zeros((468, 1))])
+    track = f.get("track", f.get("track_id", 0))
+    return ShotFace(points=pts, track=int(track if track is not None else 0), score=float(f.get("score", 1.0)))
+
+
+def load_alignments(path: Path | str) -> dict[int, list[ShotFace]]:
+    """frame -> faces, from an ``alignments.json`` written by ``faceplate extract``.
+
+    Frames listed under ``gaps`` map to an empty list (no face). Frames neither listed nor in the
+    gaps are absent from the result (the caller reports them).
+    """
+    doc = load_json(path, ALIGNMENTS_SCHEMA, 1, InputError)
+    frames = doc.get("frames")
+    items: Iterable[tuple[Any, Any]]
+    if isinstance(frames, dict):
+        items = frames.items()
+    elif isinstance(frames, list):
+        items = ((f.get("frame"), f.get("faces", [])) for f in frames if isinstance(f, dict))
+    else:
+        raise InputError(f"alignments {path}: expected 'frames' (object or list), found {type(frames).__name__}")
+    out: dict[int, list[ShotFace]] = {}
+    for key, faces in items:
+        try:
+            frame = int(key)
+        except (TypeError, ValueError):
+            raise InputError(f"alignments {path}: expected integer frame numbers, found {key!r}") from None
+        if isinstance(faces, dict):
+            faces = faces.get("faces", [])
+        if not isinstance(faces, list):
+            raise InputError(f"alignments {path}, frame {frame}: expected a list of faces, found {type(faces).__name__}")
+        out[frame] = [_face_from_doc(f, f"alignments {path}, frame {frame}, face {i}") for i, f in enumerate(faces)]
+    for g in doc.get("gaps", []) or []:
+        try:
+            out.setdefault(int(g), [])
+        except (TypeError, ValueError):
+            raise InputError(f"alignments {path}: expected integer frames in 'gaps', found {g!r}") from None
+    return out
+
+
+def faces_for_frames(path: Path | str, frames: Iterable[int]) -> dict[int, list[ShotFace]]:
+    """The alignments of ``frames``; an :class:`InputError` lists frames the file does not cover."""
+    al = load_alignments(path)
+    frames = list(frames)
+    missing = [f for f in frames if f not in al]
+    if missing:
+        shown = ", ".join(str(f) for f in missing[:10]) + (" ..." if len(missing) > 10 else "")
+        have = f"{min(al)}-{max(al)}" if al else "none"
+        raise InputError(f"alignments {path}: {len(missing)} requested frame(s) not covered: {shown}; "
+                         f"the file covers {have} (re-run 'faceplate extract' over these frames)")
+    return {f: al[f] for f in frames}
+
+
+def select(faces: list[ShotFace], settings: RenderSettings) -> list[ShotFace]:
+    """The faces to replace per ``--face``: all, the largest, or one track id."""
+    if not faces:
+        return []
+    if settings.face.strip().lower() == "largest":
+        return [max(faces, key=lambda f: (f.area, -f.track))]
+    tid = settings.track_id
+    if tid is not None:
+        return [f for f in faces if f.track == tid]
+    return sorted(faces, key=lambda f: f.track)
+
+
+def detect_faces(read_proxy, frames: list[int], settings: RenderSettings) -> dict[int, list[ShotFace]]:
+    """Detect, landmark, track and smooth faces over ``frames``.
+
+    ``read_proxy(frame)`` returns the frame's sRGB proxy (float32 H×W×3 in [0, 1]) and the data
+    window offset (x, y). Needs the face-model assets (``faceplate assets build``).
+    """
+    from faceplate.faces import track as trackmod
+    from faceplate.faces.detect import FaceDetector
+    from faceplate.faces.landmarks import Landmarker
+
+    detector = FaceDetector()
+    landmarker = Landmarker()
+    per_frame: dict[int, list[np.ndarray]] = {}
+    for frame in frames:
+        proxy, (ox, oy) = read_proxy(frame)
+        pts_list = []
+        for det in detector.detect(proxy):
+            lm = landmarker.from_detection(proxy, det)
+            p = np.asarray(lm.points, np.float64).copy()
+            p[:, 0] += ox
+            p[:, 1] += oy
+            pts_list.append(p)
+        per_frame[frame] = pts_list
+    tracks = trackmod.smooth_tracks(trackmod.link_tracks(per_frame), strength=settings.smoothing)
+    out: dict[int, list[ShotFace]] = {f: [] for f in frames}
+    for tid, track in enumerate(tracks):
+        for frame, pts in track.items():
+            out[frame].append(ShotFace(points=np.asarray(pts, np.float64), track=tid))
+    return out

@@ -1,0 +1,144 @@
+"""The per-frame swap, in three stages so the service can batch the model across requests.
+
+1. :func:`prepare` — per face: crop matrix from the landmarks (the model's resolution, coverage and
+   centering), warp the plate to the crop in float, encode it in the model's crop encoding, and the
+   landmark mask in crop pixels;
+2. the model runs on the stacked crops (``SwapModel.run``);
+3. :func:`finish` — decode to linear (plate space), colour match inside the crop matte, inverse-warp
+   face and matte in float, erode/feather in plate pixels, merge faces, build the passes.
+
+Input plate colour is float32 H×W×3 over the plate's data window, scene-linear in ``space``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from faceplate.colour.ocio import ColourConfig
+from faceplate.errors import InputError
+from faceplate.render.blend import clean_matte, combine_mattes, comp_alpha, comp_over_plate, floor_mask, over
+from faceplate.render.colourmatch import colour_match
+from faceplate.render.model import SwapModel
+from faceplate.render.settings import RenderSettings
+
+
+@dataclass
+class FaceCrop:
+    """One face of a frame, ready for the model."""
+
+    matrix: np.ndarray  # 2×3 float64 plate -> crop
+    code: np.ndarray  # 3×R×R float32 model input
+    ref: np.ndarray  # R×R×3 float32 plate colour in the crop (linear, plate space)
+    landmark_mask: np.ndarray  # R×R float32
+
+
+@dataclass
+class Passes:
+    """The frame's passes over the plate's data window."""
+
+    swap: np.ndarray  # H×W×4 float32 premultiplied RGBA
+    mask: np.ndarray  # H×W float32
+    comp: np.ndarray | None  # H×W×4 float32 RGBA, or None
+    faces: int
+
+
+def _apply(matrix: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    return pts[:, :2] @ matrix[:, :2].T + matrix[:, 2]
+
+
+def prepare(plate_rgb: np.ndarray, offset: tuple[int, int], faces: Sequence[np.ndarray], model: SwapModel,
+            settings: RenderSettings, config: ColourConfig, space: str) -> list[FaceCrop]:
+    """Crops of every face (landmarks 468×2/3 in plate pixels) for ``model``."""
+    from faceplate.faces import align, masks
+
+    man = model.manifest
+    r = man.resolution
+    crops = []
+    for pts in faces:
+        pts = np.asarray(pts, np.float64)
+        if pts.ndim != 2 or pts.shape[0] != 468 or pts.shape[1] < 2 or not np.isfinite(pts).all():
+            raise InputError(f"face landmarks: expected 468×2 or 468×3 finite plate pixels, found {pts.shape}")
+        m = np.asarray(align.crop_matrix(pts[:, :2], r, man.coverage, man.centering), np.float64)
+        ref = np.asarray(align.warp_to_crop(plate_rgb, m, r, offset=offset), np.float32)
+        code = man.crop_encoding.encode(ref, space, config)
+        lm = masks.landmark_masks(_apply(m, pts), r, method=settings.landmark_mask)["face"]
+        crops.append(FaceCrop(matrix=m, code=np.ascontiguousarray(code.transpose(2, 0, 1)), ref=ref,
+                              landmark_mask=np.clip(np.asarray(lm, np.float32), 0.0, 1.0)))
+    return crops
+
+
+def _region(matrix: np.ndarray, r: int, margin: float, window: tuple[int, int, int, int]):
+    """Plate-pixel box (x0, y0, x1, y1) covering the crop square plus ``margin``, inside ``window``."""
+    from faceplate.faces import align
+
+    inv = np.asarray(align.invert(matrix), np.float64)
+    corners = np.array([[0, 0], [r, 0], [0, r], [r, r]], np.float64)
+    pc = _apply(inv, corners)
+    x, y, w, h = window
+    x0 = max(x, int(np.floor(pc[:, 0].min() - margin)))
+    y0 = max(y, int(np.floor(pc[:, 1].min() - margin)))
+    x1 = min(x + w, int(np.ceil(pc[:, 0].max() + margin)) + 1)
+    y1 = min(y + h, int(np.ceil(pc[:, 1].max() + margin)) + 1)
+    return x0, y0, x1, y1
+
+
+def finish(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, offset: tuple[int, int],
+           crops: Sequence[FaceCrop], swaps: np.ndarray, learned: np.ndarray, model: SwapModel,
+           settings: RenderSettings, config: ColourConfig, space: str) -> Passes:
+    """Passes from the model outputs (``swaps`` N×3×R×R, ``learned`` N×1×R×R) of ``crops``."""
+    from faceplate.faces import align, masks
+
+    h, w = plate_rgb.shape[:2]
+    window = (offset[0], offset[1], w, h)
+    swap = np.zeros((h, w, 3), np.float32)
+    alpha = np.zeros((h, w), np.float32)
+    man = model.manifest
+    r = man.resolution
+    margin = abs(settings.erode) + 3.0 * settings.feather + 2.0
+    for i, c in enumerate(crops):
+        face = man.crop_encoding.decode(np.ascontiguousarray(swaps[i].transpose(1, 2, 0)), space, config)
+        crop_matte = combine_mattes(floor_mask(learned[i, 0], settings.mask_floor), c.landmark_mask, settings.matte)
+        face = colour_match(face, c.ref, crop_matte, settings.colour_match, space, config, settings.colour_amount)
+        x0, y0, x1, y1 = _region(c.matrix, r, margin, window)
+        if x1 <= x0 or y1 <= y0:
+            continue  # the face is outside the data window
+        hw = (y1 - y0, x1 - x0)
+        back, _ = align.warp_from_crop(face, c.matrix, hw, offset=(x0, y0), interpolation="cubic")
+        back = np.nan_to_num(np.asarray(back, np.float32), nan=0.0, posinf=65504.0, neginf=-65504.0)
+        mb, valid = align.warp_from_crop(crop_matte, c.matrix, hw, offset=(x0, y0), interpolation="linear")
+        m = np.clip(np.asarray(mb, np.float32) * np.asarray(valid, np.float32), 0.0, 1.0)
+        m = clean_matte(masks.soften(m, settings.erode, settings.feather))
+        sl = (slice(y0 - offset[1], y1 - offset[1]), slice(x0 - offset[0], x1 - offset[0]))
+        fg = back * m[..., None]
+        swap[sl], alpha[sl] = over(fg, m, swap[sl], alpha[sl])
+    alpha = clean_matte(alpha)
+    swap[alpha == 0] = 0.0
+    comp = None
+    if settings.comp:
+        comp = np.concatenate([comp_over_plate(plate_rgb, swap, alpha),
+                               comp_alpha(plate_alpha, alpha)[..., None]], axis=2)
+    return Passes(swap=np.concatenate([swap, alpha[..., None]], axis=2), mask=alpha.copy(), comp=comp,
+                  faces=len(crops))
+
+
+def empty_passes(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, settings: RenderSettings) -> Passes:
+    """A frame without a face: empty swap, zero mask, comp = plate."""
+    h, w = plate_rgb.shape[:2]
+    comp = None
+    if settings.comp:
+        a = np.ones((h, w), np.float32) if plate_alpha is None else plate_alpha
+        comp = np.concatenate([plate_rgb, a[..., None]], axis=2)
+    return Passes(swap=np.zeros((h, w, 4), np.float32), mask=np.zeros((h, w), np.float32), comp=comp, faces=0)
+
+
+def render_frame(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, offset: tuple[int, int],
+                 faces: Sequence[np.ndarray], model: SwapModel, settings: RenderSettings,
+                 config: ColourConfig, space: str) -> Passes:
+    """All three stages for one frame (in-process render)."""
+    if not faces:
+        return empty_passes(plate_rgb, plate_alpha, settings)
+    crops = prepare(plate_rgb, offset, faces, model, settings, config, space)
+    swaps, learned = model.run(np.stack([c.code for c in crops]))
+    return finish(plate_rgb, plate_alpha, offset, crops, swaps, learned, model, settings, config, space)
