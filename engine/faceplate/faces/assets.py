@@ -41,6 +41,7 @@ SCHEMA_VERSION = 1
 #: largest absolute difference allowed between an ONNX output and the TFLite reference
 TOLERANCE = 1e-3
 BUILD_HINT = "run `faceplate assets build`"
+REBUILD_HINT = "run `faceplate assets build --force`"
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,7 @@ def asset_path(name: str, dest: Path | None = None) -> Path:
     if found != entry["sha256"]:
         raise AssetError(
             f"face model {name!r}: {path} is corrupt or was changed (sha256 expected {entry['sha256'][:16]}…, "
-            f"found {found[:16]}…); {BUILD_HINT} --force"
+            f"found {found[:16]}…); {REBUILD_HINT}"
         )
     return path
 
@@ -377,6 +378,17 @@ def _drop_unused_initializers(graph) -> int:
     return dropped
 
 
+def canonicalise(model):
+    """Sort initializers and value infos by name: tflite2onnx emits them in set order, which changes
+    from run to run; sorted, the same source always gives the same bytes (and sha256)."""
+    g = model.graph
+    for field_name in ("initializer", "value_info"):
+        items = sorted(getattr(g, field_name), key=lambda t: t.name)
+        del getattr(g, field_name)[:]
+        getattr(g, field_name).extend(items)
+    return model
+
+
 def optimise_model(model) -> tuple[Any, list[str]]:
     """Rewrite the converted graph for onnxruntime's CPU kernels; returns (model, what was done).
 
@@ -444,7 +456,7 @@ def build_one(sp: AssetSpec, src_dir: Path, photo: np.ndarray, verify: bool, tol
     done: list[str] = []
     if optimise:
         model, done = optimise_model(model)
-    data = model.SerializeToString()
+    data = canonicalise(model).SerializeToString(deterministic=True)
     entry: dict[str, Any] = {
         "file": sp.filename,
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -547,7 +559,7 @@ def verify_assets(dest: Path | str | None = None, against_tflite: bool = True) -
             if not row["max_abs_diff"] <= TOLERANCE:
                 raise AssetError(
                     f"face model {n!r} ({path}): differs from TFLite by {row['max_abs_diff']:.3g} "
-                    f"(expected <= {TOLERANCE:g}); {BUILD_HINT} --force"
+                    f"(expected <= {TOLERANCE:g}); {REBUILD_HINT}"
                 )
         else:
             from faceplate.faces.onnxrt import CPU, make_session
