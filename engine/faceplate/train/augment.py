@@ -7,7 +7,7 @@ Order, for a crop ``code`` (H×W×3 float32 code values in [0, 1], crop encoding
    ``2**stops`` and a per-channel gain, re-encode, clip to [0, 1];
 2. horizontal flip (p = 0.5), applied to face and masks;
 3. random similarity (rotation, scale, shift), applied to face and masks — it defines the target;
-4. the book's random warp: a smooth random displacement (5×5 control grid, bicubic upsampling)
+4. the book's random warp: a smooth random displacement (5×5 control grid, smooth interpolation)
    applied to the *input* only; the network learns to undo it.
 
 Every random number comes from the ``numpy.random.Generator`` passed in, so a sample is a pure
@@ -52,23 +52,32 @@ def similarity_matrix(size: int, angle_deg: float, scale: float, shift_xy: tuple
     return m
 
 
-def random_warp_maps(size: int, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
-    """(map_x, map_y) float32 size×size for ``cv2.remap``: identity plus a smooth random offset."""
-    import cv2
+def _smooth_weights(size: int, nodes: int) -> np.ndarray:
+    """(size, nodes) interpolation weights: smoothstep between evenly spaced nodes (C1, exact at nodes)."""
+    u = np.arange(size, dtype=np.float64) / (size - 1) * (nodes - 1)
+    i0 = np.minimum(np.floor(u).astype(int), nodes - 2)
+    f = u - i0
+    s = f * f * (3 - 2 * f)
+    w = np.zeros((size, nodes))
+    w[np.arange(size), i0] = 1 - s
+    w[np.arange(size), i0 + 1] = s
+    return w
 
-    grid = np.linspace(0, size - 1, 5, dtype=np.float32)
-    gx, gy = np.meshgrid(grid, grid)
-    off = rng.normal(0.0, strength * size, size=(2, 5, 5)).astype(np.float32)
-    off[:, [0, -1], :] = 0.0  # keep the border fixed
+
+def random_warp_maps(size: int, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+    """(map_x, map_y) float32 size×size for ``cv2.remap``: identity plus a smooth random offset.
+
+    Offsets are drawn on a 5×5 control grid (std ``strength × size`` px, border nodes fixed) and
+    interpolated smoothly, so the border stays where it is and nothing tears.
+    """
+    off = rng.normal(0.0, strength * size, size=(2, 5, 5))
+    off[:, [0, -1], :] = 0.0
     off[:, :, [0, -1]] = 0.0
-    mx = cv2.resize(gx + off[0], (size, size), interpolation=cv2.INTER_CUBIC)
-    my = cv2.resize(gy + off[1], (size, size), interpolation=cv2.INTER_CUBIC)
-    # resize of a 5×5 grid of coordinates is not exactly the identity at full size; build it exactly
-    base = np.arange(size, dtype=np.float32)
-    bx, by = np.meshgrid(base, base)
-    sx = cv2.resize(gx, (size, size), interpolation=cv2.INTER_CUBIC)
-    sy = cv2.resize(gy, (size, size), interpolation=cv2.INTER_CUBIC)
-    return bx + (mx - sx), by + (my - sy)
+    w = _smooth_weights(size, 5)
+    base = np.arange(size, dtype=np.float64)
+    mx = base[None, :] + w @ off[0] @ w.T
+    my = base[:, None] + w @ off[1] @ w.T
+    return mx.astype(np.float32), my.astype(np.float32)
 
 
 def augment(code: np.ndarray, masks: np.ndarray, rng: np.random.Generator,

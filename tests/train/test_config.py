@@ -1,0 +1,65 @@
+"""Training settings: TOML, flags over file over defaults, the saved config repeats the run."""
+from __future__ import annotations
+
+import pytest
+
+from faceplate.errors import InputError
+from faceplate.train import config as C
+
+
+def test_toml_and_precedence(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('[train]\na = "sets/a"\nb = "/abs/b"\nout = "run"\nbatch = 4\nmodel = "liae"\n'
+                    'warp = false\n[train.losses]\nl1 = 2.0\nms_ssim = 0.5\n')
+    cfg = C.resolve({"batch": 16, "seed": None}, toml)
+    assert cfg.batch == 16  # flag wins
+    assert cfg.model == "liae" and cfg.warp is False
+    assert cfg.a == str((tmp_path / "sets/a").resolve()) and cfg.b == "/abs/b"
+    assert cfg.loss_weights() == {"l1": 2.0, "ms_ssim": 0.5}
+    assert cfg.seed == 0 and cfg.width == 64  # defaults
+
+
+def test_saved_config_repeats_run(tmp_path):
+    cfg = C.from_mapping(dict(a="/x/a", b="/x/b", out=str(tmp_path / "run"), losses="l1:1,ssim:0.25,mask:2",
+                              max_time=12.5, compile=True))
+    C.save(cfg, tmp_path / "run")
+    again = C.resolve({}, tmp_path / "run" / "config.toml")
+    assert again == cfg
+    import json
+
+    assert C.from_mapping(json.loads((tmp_path / "run" / "config.json").read_text())) == cfg
+
+
+@pytest.mark.parametrize("values,match", [
+    (dict(losses="l1:1,lpips:1"), "unknown loss 'lpips'"),
+    (dict(losses="mask:1"), "at least one image loss"),
+    (dict(losses="l1:-1"), ">= 0"),
+    (dict(resolution=100), "multiple of 16"),
+    (dict(batch=0), r"--batch: expected >= 1"),
+    (dict(model="gan"), "expected one of original, liae"),
+    (dict(out=None), "--out: required"),
+])
+def test_bad_settings(values, match):
+    base = dict(a="/a", b="/b", out="/o")
+    base.update(values)
+    with pytest.raises(InputError, match=match):
+        C.from_mapping(base)
+
+
+def test_bad_toml(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("batch = 4\nbatchsize = 8\n")
+    with pytest.raises(InputError, match="unknown setting.*batchsize"):
+        C.read_toml(p)
+    p.write_text("batch = [\n")
+    with pytest.raises(InputError, match="expected TOML"):
+        C.read_toml(p)
+    with pytest.raises(InputError, match="not found"):
+        C.read_toml(tmp_path / "missing.toml")
+
+
+def test_resume_refuses_changed_settings():
+    saved = C.from_mapping(dict(a="/a", b="/b", out="/o", width=32))
+    C.check_resume(saved, saved.replace(max_steps=10, workers=0))  # run bounds may change
+    with pytest.raises(InputError, match="width: run has 32, asked for 64"):
+        C.check_resume(saved, saved.replace(width=64))
