@@ -1,0 +1,282 @@
+"""Every node file loaded against the fake NatronEngine: plug-in ids, graphs, knobs, callbacks."""
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import sys
+
+import pytest
+
+from conftest import NODES, PLUGIN, ROOT
+
+import NatronEngine  # the fake (tests/natron/fake_natron)
+
+SWAP_ID, MASK_ID = "io.faceplate.FaceplateSwap", "io.faceplate.FaceplateMask"
+NODE_FILES = sorted(NODES.glob("*.py"))
+NATRON_SIDE = NODE_FILES + [PLUGIN / "faceplate_bridge.py", PLUGIN / "init.py"]
+OWN_MODULES = {"NatronEngine", "faceplate_bridge", "faceplate_node", "FaceplateSwapExt", "FaceplateMaskExt"}
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text(), str(path), feature_version=(3, 9))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            yield node.module.split(".")[0]
+
+
+@pytest.mark.parametrize("path", NATRON_SIDE, ids=lambda p: p.name)
+def test_natron_side_imports_only_stdlib_and_natron_engine(path):
+    """Python 3.9 syntax, and only the standard library plus NatronEngine (never NatronGui)."""
+    mods = set(_imports(path))
+    assert "NatronGui" not in mods
+    assert not any(line.lstrip().startswith(("import NatronGui", "from NatronGui"))
+                   for line in path.read_text().splitlines())
+    foreign = {m for m in mods if m not in sys.stdlib_module_names and m not in OWN_MODULES | {"__future__"}}
+    assert foreign == set(), f"{path.name} imports {foreign}"
+
+
+def test_plugin_ids_and_pyplug_functions(host):
+    natron, app = host
+    ids = natron.getPluginIDs()
+    assert SWAP_ID in ids and MASK_ID in ids
+    import FaceplateMask
+    import FaceplateSwap
+
+    for mod, pid, label in ((FaceplateSwap, SWAP_ID, "FaceplateSwap"), (FaceplateMask, MASK_ID, "FaceplateMask")):
+        assert mod.getPluginID() == pid
+        assert mod.getLabel() == label
+        assert mod.getGrouping() == "Faceplate"
+        assert isinstance(mod.getVersion(), int)
+        assert len(mod.getPluginDescription()) > 40
+        icon = NODES / mod.getIconPath()
+        assert icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert inspect.getfullargspec(mod.createInstance).args == ["app", "group"]
+
+
+def _graph(group):
+    return {c.getScriptName(): (c.getPluginID(), {i: n.getScriptName() for i, n in c.inputs().items()})
+            for c in group.getChildren()}
+
+
+COMMON = {
+    "Plate": ("fr.inria.built-in.Input", {}),
+    "WritePlate": ("fr.inria.openfx.WriteOIIO", {0: "Plate"}),
+    "RunScript": ("fr.inria.openfx.RunScript", {0: "WritePlate"}),
+    "ReadLive": ("fr.inria.built-in.Read", {0: "RunScript"}),
+    "ReadPrerendered": ("fr.inria.built-in.Read", {}),
+    "SourceSwitch": ("net.sf.openfx.switchPlugin", {0: "ReadLive", 1: "ReadPrerendered"}),
+    "MaskRGB": ("net.sf.openfx.ShufflePlugin", {0: "SourceSwitch"}),
+    "MaskAlpha": ("net.sf.openfx.ShufflePlugin", {0: "MaskRGB", 1: "MaskRGB"}),
+}
+
+
+def test_swap_graph(host):
+    natron, app = host
+    group = app.createNode(SWAP_ID)
+    assert group is not None and group.getPluginID() == SWAP_ID
+    expected = dict(COMMON)
+    expected.update({
+        "ShuffleSwap": ("net.sf.openfx.ShufflePlugin", {0: "SourceSwitch"}),
+        "OutputSwitch": ("net.sf.openfx.switchPlugin", {0: "ShuffleSwap", 1: "SourceSwitch", 2: "MaskAlpha"}),
+        "Output": ("fr.inria.built-in.Output", {0: "OutputSwitch"}),
+    })
+    assert _graph(group) == expected
+    g = group.getNode
+    write = g("WritePlate")
+    assert write.getParam("bitDepth").getOption(write.getParam("bitDepth").getValue()) == "32f"
+    assert write.getParam("processAllPlanes").getValue() is False
+    run = g("RunScript")
+    assert run.getParam("paramCount").getValue() == 2
+    assert run.getParam("type1").getValue() == 0 and run.getParam("type2").getValue() == 0
+    for read in (g("ReadLive"), g("ReadPrerendered")):
+        assert read.getParam("onMissingFrame").getOption(read.getParam("onMissingFrame").getValue()) == "error"
+    assert [g("ShuffleSwap").getParam(k).getValue() for k in ("outputR", "outputG", "outputB", "outputA")] == \
+        ["B.swap.R", "B.swap.G", "B.swap.B", "B.swap.A"]
+    assert [g("MaskRGB").getParam(k).getValue() for k in ("outputR", "outputG", "outputB")] == ["B.mask.Y"] * 3
+    assert g("MaskAlpha").getParam("outputA").getValue() == "A.uk.co.thefoundry.OfxImagePlaneColour.R"
+    for shuffle in ("ShuffleSwap", "MaskRGB", "MaskAlpha"):
+        assert g(shuffle).getParam("outputPremult").getValue() == 1  # premultiplied
+    for cb in ("onParamChanged", "onInputChanged", "afterNodeCreated"):
+        assert group.getParam(cb).getValue() == "FaceplateSwap." + cb
+    assert group.getParam("output").getOptions() == ["swap", "comp", "mask"]
+    assert group.getParam("status").getIsEnabled() is False
+    assert group.gui_refreshed >= 1
+
+
+def test_mask_graph(host):
+    natron, app = host
+    group = app.createNode(MASK_ID)
+    expected = dict(COMMON)
+    expected["Output"] = ("fr.inria.built-in.Output", {0: "MaskAlpha"})
+    assert _graph(group) == expected
+    assert group.getParam("output") is None
+    assert group.getParam("comp") is None
+    for cb in ("onParamChanged", "onInputChanged", "afterNodeCreated"):
+        assert group.getParam(cb).getValue() == "FaceplateMask." + cb
+
+
+@pytest.mark.parametrize("pid", [SWAP_ID, MASK_ID])
+def test_knobs_equal_engine_declarations(host, pid):
+    """One knob per render parameter, same name, kind, default, range and choices as the CLI flag."""
+    from faceplate.render.settings import RENDER_PARAMS
+
+    natron, app = host
+    group = app.createNode(pid)
+    kinds = {"float": NatronEngine.DoubleParam, "int": NatronEngine.IntParam, "bool": NatronEngine.BooleanParam,
+             "choice": NatronEngine.ChoiceParam, "string": NatronEngine.StringParam, "file": NatronEngine.FileParam}
+    page = group.getParam("faceplate")
+    on_page = [p.getScriptName() for p in page.children]
+    for p in RENDER_PARAMS:
+        knob = group.getParam(p.name)
+        if pid == MASK_ID and p.name == "comp":
+            assert knob is None
+            continue
+        assert type(knob) is kinds[p.kind], p.name
+        assert knob.getLabel() == p.label
+        assert p.flag in knob.getHelp()
+        assert p.name in on_page
+        if p.kind == "choice":
+            assert knob.getOptions() == list(p.choices)
+            assert knob.getOptions()[knob.getValue()] == p.default
+        else:
+            assert knob.getValue() == p.default
+        if p.kind in ("float", "int"):
+            assert (knob.minimum, knob.maximum) == (p.minimum, p.maximum)
+    # the node's own knobs come after the generated ones, on the same page
+    assert on_page[-4:] == ["workFolder", "renderPasses", "refresh", "status"]
+
+
+def test_committed_params_json_is_up_to_date():
+    from faceplate.render.settings import params_json
+
+    assert json.loads((PLUGIN / "params.json").read_text()) == json.loads(params_json()), (
+        "plugin/params.json is stale: run install/install.sh (or faceplate params --json > plugin/params.json)")
+
+
+@pytest.mark.parametrize("module", ["FaceplateSwapExt", "FaceplateMaskExt"])
+def test_ext_callback_signatures(module):
+    mod = __import__(module)
+    sig = NatronEngine.CALLBACK_SIGNATURES
+    assert inspect.getfullargspec(mod.createInstanceExt).args == ["app", "group"]
+    for name in ("onParamChanged", "onInputChanged", "afterNodeCreated"):
+        assert inspect.getfullargspec(getattr(mod, name)).args == sig[name]
+
+
+def test_read_inside_create_instance_finds_nothing_until_activated(host, tmp_path):
+    """Placeholders are written before the Read is set; reloadFile runs after the group exists."""
+    natron, app = host
+    group = app.createNode(SWAP_ID)
+    live = group.getNode("ReadLive")
+    assert live.layers is None  # nothing set during createInstance
+    model = tmp_path / "face.onnx"
+    model.write_bytes(b"x")
+    group.user_edit("model", str(model))  # any artist edit activates the node
+    work = group.getParam("workFolder").getValue()
+    assert work.startswith(str(tmp_path / "cache"))
+    passes = os.path.join(work, "passes.####.exr")
+    assert live.getParam("filename").getValue() == passes
+    assert live.layers == "detected"
+    assert sorted(os.listdir(work)) == ["passes.0001.exr", "passes.0002.exr", "prerender"]
+    pre = group.getNode("ReadPrerendered")
+    assert pre.getParam("filename").getValue() == os.path.join(work, "prerender", "passes.####.exr")
+    assert pre.layers == "detected"
+    assert (live.getParam("firstFrame").getValue(), live.getParam("lastFrame").getValue()) == (1, 100)
+    run = group.getNode("RunScript")
+    assert run.getParam("validate").getValue() is True
+    assert run.getParam("filename1").getValue() == os.path.join(work, "plate.####.exr")
+    assert run.getParam("filename2").getValue() == passes
+    script = run.getParam("script").getValue()
+    assert script.startswith("#!/bin/sh\n")
+    assert "unset PYTHONPATH PYTHONHOME PYTHONNOUSERSITE" in script
+    assert "--model " + str(model) in script and "--colour-match reinhard" in script
+    assert group.getNode("WritePlate").getParam("filename").getValue() == os.path.join(work, "plate.####.exr")
+    status = group.getParam("status").getValue()
+    assert status and not status.startswith("error")
+
+
+def test_placeholders_are_readable_exrs_with_the_pass_layers(host, tmp_path):
+    import OpenImageIO as oiio
+
+    import faceplate_bridge as bridge
+
+    path = str(tmp_path / "p.0001.exr")
+    bridge.write_placeholder(path, bridge.PASS_CHANNELS + bridge.COMP_CHANNELS, (10, 20, 13, 22), (0, 0, 63, 47))
+    inp = oiio.ImageInput.open(path)
+    spec = inp.spec()
+    assert sorted(spec.channelnames) == sorted(bridge.PASS_CHANNELS + bridge.COMP_CHANNELS)
+    assert (spec.x, spec.y, spec.width, spec.height) == (10, 20, 4, 3)
+    assert (spec.full_width, spec.full_height) == (64, 48)
+    inp.close()
+    from faceplate.plates import read_image
+
+    img = read_image(path)  # the engine's reader takes it too
+    assert img.pixels.shape == (3, 4, 9) and not img.pixels.any()
+    assert img.data_window == (10, 20, 4, 3)
+    assert bridge.exr_windows(path) == ((10, 20, 13, 22), (0, 0, 63, 47))
+
+
+def test_output_and_source_knobs_drive_the_switches(host, tmp_path):
+    natron, app = host
+    group = app.createNode(SWAP_ID)
+    group.user_edit("output", 2)
+    assert group.getNode("OutputSwitch").getParam("which").getValue() == 2
+    group.user_edit("source", 1)
+    assert group.getNode("SourceSwitch").getParam("which").getValue() == 1
+    group.user_edit("output", 1)  # comp forces the comp layer on in the engine's flags
+    assert "--comp" in group.getNode("RunScript").getParam("script").getValue().split()
+
+
+def test_errors_become_status_never_exceptions(host, tmp_path):
+    natron, app = host
+    group = app.createNode(SWAP_ID)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    group.getParam("workFolder").setValue(str(blocker / "sub"))  # cannot create a folder inside a file
+    group.user_edit("erode", 3.0)
+    assert group.getParam("status").getValue().startswith("error:")
+    group.user_edit("renderPasses")  # no plate file set
+    assert "Plate file" in group.getParam("status").getValue()
+
+
+def test_input_from_a_read_fills_the_plate_file(host, tmp_path):
+    natron, app = host
+    for f in (7, 8, 9):
+        (tmp_path / ("plate.%04d.exr" % f)).write_bytes(b"")
+    read = app.createReader(str(tmp_path / "plate.####.exr"))
+    group = app.createNode(SWAP_ID)
+    group.connectInput(0, read)
+    assert group.getParam("plateFile").getValue() == str(tmp_path / "plate.####.exr")
+    assert (group.getParam("firstFrame").getValue(), group.getParam("lastFrame").getValue()) == (7, 9)
+
+
+def test_init_restores_getargspec_and_never_raises(monkeypatch, tmp_path):
+    import NatronEngine as ne
+
+    monkeypatch.delattr(inspect, "getargspec", raising=False)
+    natron = ne.PyCoreApplication()
+    monkeypatch.setattr(ne, "natron", natron)
+    source = (PLUGIN / "init.py").read_text()
+    exec(compile(source, "init.py", "exec"), {"__name__": "init"})  # no __file__: found via sys.path
+    assert inspect.getargspec is inspect.getfullargspec
+    assert str(NODES) in natron.getNatronPath()
+
+    class Broken:
+        def appendToNatronPath(self, path):
+            raise RuntimeError("host refused")
+
+    monkeypatch.setattr(ne, "natron", Broken())
+    exec(compile(source, "init.py", "exec"), {"__name__": "init", "__file__": str(PLUGIN / "init.py")})
+
+
+def test_gui_pyplug_would_be_skipped_by_the_renderer(host, tmp_path, monkeypatch):
+    """The fake models the verified rule our node files are tested against."""
+    natron, app = host
+    (tmp_path / "GuiPlug.py").write_text("import NatronGui\ndef createInstance(app, group):\n    pass\n"
+                                        "def getPluginID():\n    return 'x.GuiPlug'\n")
+    natron.appendToNatronPath(str(tmp_path))
+    assert "x.GuiPlug" not in natron.getPluginIDs()
+    assert app.createNode("x.GuiPlug") is None
