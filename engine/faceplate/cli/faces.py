@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     r.add_argument("--selection", metavar="SELECTION.json", help="show what this selection of FACESET keeps")
     r.add_argument("--out", required=True, metavar="REPORT_DIR", help="folder for the report files")
     r.add_argument("--sort", default="sharpness", metavar="MEASURE",
-                   help="contact-sheet order: a measure name, '-' prefix for descending (default: sharpness)")
+                   help="contact-sheet order: a measure name, low first; '--sort=-NAME' for high first (default: sharpness)")
     r.add_argument("--cell", type=float, default=10.0, metavar="DEG", help="pose-coverage cell size in degrees (default: 10)")
     r.add_argument("--dedupe", type=float, default=None, metavar="DIST",
                    help="near-duplicate thumbnail distance in [0, 1] (default: 0.06)")

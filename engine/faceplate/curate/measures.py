@@ -185,6 +185,12 @@ def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float) -
     return labels
 
 
+def plate_space(fs: FaceSet, rec: FaceRecord) -> str:
+    """The plate colour space a face came from (a merged set records it per face)."""
+    extra = rec.extra if isinstance(rec.extra, dict) else {}
+    return str(extra.get("plate_colour_space") or fs.plate_colour_space)
+
+
 def _track(rec: FaceRecord) -> Any:
     return rec.extra.get("track", rec.face) if isinstance(rec.extra, dict) else rec.face
 
@@ -208,7 +214,7 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
     """Read every face of ``fs`` once and compute all measures (see the module table)."""
     config = config or ColourConfig.from_env(fs.ocio_config or None)
     weights = luminance_weights(fs.crop_encoding.primaries, config)
-    display = is_display_referred(fs.plate_colour_space, config)
+    display: dict[str, bool] = {}
     rows: list[dict[str, Any]] = []
     thumbs, previews, plate_points, sizes = [], [], [], []
     lin_lo, lin_hi, lum_meds = math.inf, -math.inf, []
@@ -218,8 +224,11 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
         lin = decode_transfer(code, fs.crop_encoding.transfer)
         lum = (lin.astype(np.float64) @ weights).astype(np.float32)
         region = face_region(masks)
-        plate_rgb = config.convert(lin, fs.crop_encoding.primaries, fs.plate_colour_space)
-        dark, clipped = exposure(lum, plate_rgb, code, region, display)
+        space = plate_space(fs, rec)
+        if space not in display:
+            display[space] = is_display_referred(space, config)
+        plate_rgb = config.convert(lin, fs.crop_encoding.primaries, space)
+        dark, clipped = exposure(lum, plate_rgb, code, region, display[space])
         pts = np.asarray(rec.landmarks, dtype=np.float64)
         if pts.ndim != 2 or pts.shape[0] != 468:
             raise InputError(f"{where}: expected 468 landmarks, found shape {pts.shape}")
@@ -253,7 +262,8 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
         "faceset": str(fs.root),
         "faces": len(rows),
         "plate_colour_space": fs.plate_colour_space,
-        "plate_display_referred": display,
+        "plate_colour_spaces": sorted(display),
+        "plate_display_referred": all(display.values()) if display else None,
         "crop_encoding": fs.crop_encoding.to_dict(),
         "resolution": fs.resolution,
         "linear_range": [lin_lo, lin_hi] if rows else None,

@@ -48,6 +48,7 @@ def merge(sources: list[Path | str], out: Path | str) -> FaceSet:
                 extra = dict(rec.extra)
                 extra["merged_from"] = {"faceset": str(resolved[k]), "id": rec.id,
                                         "plate_colour_space": s.plate_colour_space}
+                extra["plate_colour_space"] = s.plate_colour_space
                 extra.setdefault("track", f"s{k}:{extra.get('track', rec.face)}")
                 faces.append(replace(rec, id=new_id, image=img, mask=msk, extra=extra))
         first = sets[0]

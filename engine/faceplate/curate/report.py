@@ -120,7 +120,8 @@ def _summary_md(doc: dict[str, Any]) -> str:
         lines += [
             f"## {label}: {s['faceset']}",
             f"- faces: {s['faces']}",
-            f"- plate colour space: {s['plate_colour_space']} ({'display-referred' if s['plate_display_referred'] else 'scene-referred'})",
+            f"- plate colour space: {', '.join(s['plate_colour_spaces'])} "
+            f"({'display-referred' if s['plate_display_referred'] else 'scene-referred or mixed'})",
             f"- crop encoding: {s['crop_encoding']['primaries']} / {s['crop_encoding']['transfer']}, {s['resolution']} px",
             f"- linear values seen ({s['linear_space']}): {lo:.4g} .. {hi:.4g}; median face luminance {s['luminance_median']}",
             f"- near-duplicate clusters (distance <= {s['dedupe_threshold']}): {s['duplicate_clusters']} "

@@ -1,0 +1,49 @@
+import hashlib
+import json
+
+import pytest
+
+from faceplate.cli.main import main
+from faceplate.colour.encoding import CropEncoding
+from faceplate.curate.merge import merge
+from faceplate.errors import FaceSetError, OutputError
+from faceplate.faces.faceset import FaceSet
+
+
+def test_merge_records_sources(faceset_factory, tmp_path):
+    a = faceset_factory("shootA", [dict(frame=1, source="a.####.exr"), dict(frame=2, source="a.####.exr")])
+    b = faceset_factory("stills", [dict(frame=1, texture=1, source="/p/biden.jpg")], space="ACEScg")
+    before = hashlib.sha256((a.root / "faces/f000001_0.exr").read_bytes()).hexdigest()
+    out = tmp_path / "merged"
+    assert main(["faces", "merge", str(a.root), str(b.root), "--out", str(out)]) == 0
+    m = FaceSet.load(out)
+    assert [f.id for f in m.faces] == ["s0_f000001_0", "s0_f000002_0", "s1_f000001_0"]
+    src = m.faces[2].extra["merged_from"]
+    assert src["faceset"] == str(b.root.resolve()) and src["id"] == "f000001_0" and src["plate_colour_space"] == "ACEScg"
+    assert m.faces[2].source == "/p/biden.jpg"
+    assert m.plate_colour_space.startswith("mixed")
+    assert hashlib.sha256((out / "faces/s0_f000001_0.exr").read_bytes()).hexdigest() == before
+    assert (a.root / "faces/f000001_0.exr").exists()
+    with pytest.raises(OutputError, match="existing content"):
+        merge([a.root], out)
+    rep = tmp_path / "rep"
+    assert main(["faces", "report", str(out), "--out", str(rep)]) == 0
+    assert json.loads((rep / "report.json").read_text())["sets"]["A"]["faces"] == 3
+
+
+def test_merge_refuses_other_crop_encoding(faceset_factory, tmp_path):
+    a = faceset_factory("A", [dict(frame=1)])
+    b = faceset_factory("B", [dict(frame=1)], encoding=CropEncoding("ACEScg", "srgb"))
+    with pytest.raises(FaceSetError, match="Re-extract B"):
+        merge([a.root, b.root], tmp_path / "m")
+    assert not (tmp_path / "m").exists() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_cli_errors(faceset_factory, tmp_path, capsys):
+    a = faceset_factory("A", [dict(frame=1)])
+    assert main(["faces", "report", str(a.root), "--out", str(tmp_path / "r"), "--sort", "beauty"]) == 2
+    assert "--sort" in capsys.readouterr().err
+    assert main(["faces", "report", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["faces", "select", str(a.root), "--dedupe", "3", "--out", str(tmp_path / "s.json")]) == 2
+    assert "--dedupe" in capsys.readouterr().err
+    assert not (tmp_path / "s.json").exists()
