@@ -1,0 +1,97 @@
+"""Face models: onnxruntime vs the TFLite reference runtime (XNNPACK), same inputs, same thread count.
+
+For each model (BlazeFace short/full range, FaceMesh) the median time of one inference in
+* TFLite (``ai_edge_litert``, XNNPACK delegate),
+* the straight ``tflite2onnx`` conversion in onnxruntime (graph optimisation ALL), "before",
+* the installed, rewritten graph (``faceplate.faces.assets.optimise_model``) with Faceplate's session
+  options, "after",
+and the ratios ONNX/TFLite. Inputs are the astronaut photo prepared as each model's input (the
+build's verification inputs); the largest output difference against TFLite is printed too.
+
+    .venv/bin/python bench/face_models.py [--threads 2] [--repeats 200]
+
+``run(report)`` is the entry point for other benchmarks (bench/extract.py): ``report`` is called
+with each line of the table, and the rows are returned as dicts.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable
+
+import numpy as np
+
+import faceplate  # noqa: F401  (before onnxruntime: disables its telemetry)
+
+
+def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return 1000.0 * float(np.median(ts))
+
+
+def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 200) -> list[dict]:
+    """Time every face model in TFLite and onnxruntime (before/after optimisation); report a table."""
+    import onnxruntime as ort
+    from ai_edge_litert.interpreter import Interpreter
+
+    from faceplate.faces import assets
+    from faceplate.faces.onnxrt import CPU, session_options
+
+    photo = assets.verification_photo()
+    src_dir = assets.source_dir()
+    rows = []
+    report(f"face models, median of {repeats} runs, {threads} CPU threads, onnxruntime {ort.__version__}")
+    report(f"{'model':15s} {'TFLite ms':>9s} {'ONNX before':>11s} {'ratio':>6s} {'ONNX after':>10s} {'ratio':>6s} "
+           f"{'speed-up':>8s} {'max|diff|':>9s}")
+    for name, sp in assets.ASSETS.items():
+        src = src_dir / sp.source
+        x = assets.verification_input(sp, photo)
+        it = Interpreter(model_path=str(src), num_threads=threads)
+        it.allocate_tensors()
+        inp = it.get_input_details()[0]["index"]
+        outs = [d["index"] for d in it.get_output_details()]
+
+        def tflite():
+            it.set_tensor(inp, x)
+            it.invoke()
+            return [it.get_tensor(o) for o in outs]
+
+        t_tfl = _median_ms(tflite, repeats)
+        raw = assets.canonicalise(assets.convert_tflite(src))
+        opt, _ = assets.optimise_model(assets.canonicalise(assets.convert_tflite(src)))
+        xn = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+        times = []
+        for model in (raw, opt):
+            so = session_options(threads)
+            s = ort.InferenceSession(model.SerializeToString(), so, providers=[CPU])
+            feed = {s.get_inputs()[0].name: xn}
+            times.append(_median_ms(lambda: s.run(None, feed), repeats))
+        diffs = assets.compare_outputs(assets.tflite_outputs(src, x, threads),
+                                       assets.onnx_outputs(opt.SerializeToString(), x, threads), name)
+        row = {"model": name, "tflite_ms": t_tfl, "onnx_before_ms": times[0], "onnx_after_ms": times[1],
+               "ratio_before": times[0] / t_tfl, "ratio_after": times[1] / t_tfl,
+               "speedup": times[0] / times[1], "max_abs_diff": max(diffs.values())}
+        rows.append(row)
+        report(f"{name:15s} {t_tfl:9.2f} {times[0]:11.2f} {row['ratio_before']:5.2f}x {times[1]:10.2f} "
+               f"{row['ratio_after']:5.2f}x {row['speedup']:7.2f}x {row['max_abs_diff']:9.1e}")
+    report("ratio = ONNX time / TFLite time (lower is better, 1.00x = parity); speed-up = before / after")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=200)
+    a = p.parse_args(argv)
+    run(print, a.threads, a.repeats)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
