@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from faceplate import __version__
+from faceplate.errors import OutputError
 from faceplate.plates.atomic import remove_quietly
 from faceplate.plates.image import Image, write_image
 from faceplate.plates.sequence import Sequence
@@ -93,7 +94,11 @@ def write_passes(out: str, frame: int, plate: Image, passes: Passes, settings: R
     try:
         for name, img in images.items():
             path = Sequence(patterns[name]).path(frame)
-            write_image(path, img, compression=settings.compression)
+            try:
+                write_image(path, img, compression=settings.compression)
+            except OSError as exc:  # e.g. ENOSPC raised below OpenImageIO; the temporary file is gone
+                raise OutputError(f"output {path} (frame {frame}): write failed ({exc.strerror or exc}); "
+                                  f"nothing was left for this frame") from exc
             written.append(path)
     except BaseException:
         for p in written:
