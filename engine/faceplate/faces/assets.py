@@ -254,7 +254,12 @@ def _initializers(graph) -> dict[str, Any]:
 
 
 def _rewrite_prelu(graph, nh, helper) -> int:
-    """PRelu with a constant per-channel slope -> Relu, two 1×1 depthwise Convs and an Add."""
+    """PRelu with a constant per-channel slope ``a`` -> 1×1 depthwise Convs, a Relu and an Add.
+
+    Per channel ``PRelu(x) = L·x + s·Relu(k·x)`` with ``L = a, k = 1 - a, s = 1`` where ``a <= 1``
+    and ``L = 1, k = 1 - a, s = -1`` where ``a > 1``. The Relu follows a Conv (onnxruntime fuses
+    them); when every ``s`` is 1 the outer scale is dropped, and the Add fuses into a Conv.
+    """
     init = _initializers(graph)
     nodes, count = [], 0
     for node in graph.node:
@@ -264,15 +269,24 @@ def _rewrite_prelu(graph, nh, helper) -> int:
             continue
         a = slope.astype(np.float32).reshape(-1)
         c, x, y, p = a.size, node.input[0], node.output[0], f"faceplate_prelu{count}_"
-        graph.initializer.extend(
-            [nh.from_array(a.reshape(c, 1, 1, 1), p + "a"), nh.from_array((1 - a).reshape(c, 1, 1, 1), p + "b")]
-        )
+        big = a > 1
+        lin = np.where(big, 1.0, a).astype(np.float32)
+        k = (1.0 - a).astype(np.float32)
+        graph.initializer.extend([nh.from_array(lin.reshape(c, 1, 1, 1), p + "l"),
+                                  nh.from_array(k.reshape(c, 1, 1, 1), p + "k")])
+        dw = dict(group=c, kernel_shape=[1, 1])
         nodes += [
-            helper.make_node("Relu", [x], [p + "relu"], name=p + "relu"),
-            helper.make_node("Conv", [x, p + "a"], [p + "lin"], group=c, kernel_shape=[1, 1], name=p + "lin"),
-            helper.make_node("Conv", [p + "relu", p + "b"], [p + "pos"], group=c, kernel_shape=[1, 1], name=p + "pos"),
-            helper.make_node("Add", [p + "lin", p + "pos"], [y], name=p + "add"),
+            helper.make_node("Conv", [x, p + "l"], [p + "lin"], name=p + "lin", **dw),
+            helper.make_node("Conv", [x, p + "k"], [p + "kx"], name=p + "kx", **dw),
+            helper.make_node("Relu", [p + "kx"], [p + "relu"], name=p + "relu"),
         ]
+        pos = p + "relu"
+        if big.any():
+            sgn = np.where(big, -1.0, 1.0).astype(np.float32)
+            graph.initializer.append(nh.from_array(sgn.reshape(c, 1, 1, 1), p + "s"))
+            nodes.append(helper.make_node("Conv", [pos, p + "s"], [p + "pos"], name=p + "pos", **dw))
+            pos = p + "pos"
+        nodes.append(helper.make_node("Add", [p + "lin", pos], [y], name=p + "add"))
         count += 1
     del graph.node[:]
     graph.node.extend(nodes)
