@@ -148,12 +148,12 @@ def settings(group) -> dict:
         values["comp"] = bool(values["comp"]) or output == "comp"
     work = _value(group, "workFolder") or bridge.default_work_folder()
     paths = bridge.node_paths(work)
-    args = bridge.param_args(params, values)
     alignments = _value(group, "alignments", "")
-    if alignments:
-        args += ["--alignments", alignments]
+    extra = ["--alignments", alignments] if alignments else []
     return {
-        "params": params, "values": values, "args": args, "output": output, "paths": paths, "work": work,
+        "params": params, "values": values, "output": output, "paths": paths, "work": work,
+        "client_args": bridge.param_args(params, values, "client") + extra,
+        "cli_args": bridge.param_args(params, values, "cli") + extra,
         "source": bridge.SOURCES[_value(group, "source", 0)], "timeout": int(_value(group, "timeout", 300)),
         "plate": _value(group, "plateFile", ""), "first": int(_value(group, "firstFrame", 1)),
         "last": int(_value(group, "lastFrame", 1)),
@@ -185,11 +185,12 @@ def activate(group) -> str:
     run.getParam("filename1").setValue(paths["plate"])
     run.getParam("filename2").setValue(paths["passes"])
     run.getParam("script").setValue(bridge.runscript_text(paths["plate"], paths["passes"], paths["log"],
-                                                          s["args"], s["timeout"]))
+                                                          s["client_args"], s["timeout"]))
     run.getParam("validate").setValue(True)
     comp = bool(s["values"].get("comp"))
     for read_name, pattern, plate in (("ReadLive", paths["passes"], None),
                                       ("ReadPrerendered", s["prerendered"], s["plate"] or None)):
+        bridge.drop_placeholders(pattern, keep=(s["first"], s["first"] + 1))
         frames = bridge.frames_on_disk(pattern)
         if len(frames) < 2:
             bridge.ensure_placeholders(pattern, s["first"], comp, plate)
@@ -230,7 +231,7 @@ def render_passes(group) -> str:
         return "set 'Model' (an .onnx file from 'faceplate export') before rendering passes"
     os.makedirs(os.path.dirname(s["prerendered"]), exist_ok=True)
     key = s["work"]
-    text = bridge.start_prerender(key, s["plate"], s["first"], s["last"], s["prerendered"], s["args"],
+    text = bridge.start_prerender(key, s["plate"], s["first"], s["last"], s["prerendered"], s["cli_args"],
                                   s["paths"]["log"])
     bridge.call_later(2000, lambda: _guarded(group, _poll, key))
     return text

@@ -201,14 +201,22 @@ def knob_values(node, params: list) -> dict:
     return out
 
 
-def param_args(params: list, values: dict, skip=()) -> list:
-    """Command-line flags for ``values`` (same flags as the CLI: ``Param.flag``)."""
+def param_args(params: list, values: dict, style: str = "cli", skip=()) -> list:
+    """Command-line flags for ``values``, named by each declaration's ``flag``.
+
+    ``style="cli"``: ``faceplate render`` (booleans as ``--x``/``--no-x``); ``style="client"``:
+    ``python -m faceplate.client`` (every parameter takes a value: ``--x true``).
+    """
+    if style not in ("cli", "client"):
+        raise ValueError("style: expected cli or client, found {!r}".format(style))
     args = []
     for p in params:
         if p["name"] in skip or p["name"] not in values:
             continue
         v = values[p["name"]]
-        if p["kind"] == "bool":
+        if p["kind"] == "bool" and style == "client":
+            args += [p["flag"], "true" if v else "false"]
+        elif p["kind"] == "bool":
             args.append(p["flag"] if v else "--no-" + p["flag"][2:])
         elif p["kind"] in ("file", "string") and (v is None or str(v) == ""):
             continue
@@ -353,6 +361,30 @@ def write_placeholder(path: str, channels=PASS_CHANNELS, data_window=(0, 0, 0, 0
         raise
 
 
+def is_placeholder(path: str) -> bool:
+    """True for a file written by :func:`write_placeholder` (tagged in its header)."""
+    try:
+        with open(path, "rb") as f:
+            return PLACEHOLDER_TAG.encode() in f.read(2048)
+    except OSError:
+        return False
+
+
+def drop_placeholders(pattern: str, keep=()) -> list:
+    """Remove placeholders that would widen the Read's range: all of them once two real frames
+    exist, else those not in ``keep``. Returns the frames removed."""
+    frames = frames_on_disk(pattern)
+    placeholders = [f for f in frames if is_placeholder(frame_path(pattern, f))]
+    if len(frames) - len(placeholders) < 2:
+        placeholders = [f for f in placeholders if f not in keep]
+    for f in placeholders:
+        try:
+            os.unlink(frame_path(pattern, f))
+        except OSError:
+            pass
+    return placeholders
+
+
 def ensure_placeholders(passes_pattern: str, first: int, comp: bool, plate_pattern: str | None = None) -> list:
     """Write placeholder frames ``first`` and ``first + 1`` where no pass file exists; returns those written."""
     windows = None
@@ -378,7 +410,8 @@ def runscript_text(plate_pattern: str, passes_pattern: str, log_path: str, clien
                    timeout: int) -> str:
     """The shell script RunScript runs per frame: ``$1`` = this frame's plate file, ``$2`` = its passes file.
 
-    It recovers the frame number from ``$1``, removes Natron's Python variables from the
+    It recovers the frame number from ``$1`` (the plate is passed as that file, which the engine
+    reads whether or not it resolves patterns itself), removes Natron's Python variables from the
     environment (keeps ``OCIO``) and runs the engine's standard-library client, which deletes the
     frame's old output first, enforces ``--timeout``, writes nothing on failure and logs the reason.
     """
@@ -392,10 +425,11 @@ def runscript_text(plate_pattern: str, passes_pattern: str, log_path: str, clien
         "#!/bin/sh",
         "# Faceplate live render (written by the node from its knobs; edit the knobs, not this text)",
         "unset PYTHONPATH PYTHONHOME PYTHONNOUSERSITE",
+        "rm -f -- \"$2\"  # never let a failed run pass an old frame on",
         "frame=\"${1#%s}\"" % q(head),
         "frame=\"${frame%%%s}\"" % q(tail),
-        "exec {} render --plate {} --frame \"$frame\" --out {} --timeout {} --log {} {}".format(
-            q(LAUNCHER), q(plate_pattern), q(passes_pattern), int(timeout), q(log_path), args).rstrip(),
+        "exec {} render --plate \"$1\" --frame \"$frame\" --out {} --timeout {} --log {} {}".format(
+            q(LAUNCHER), q(passes_pattern), int(timeout), q(log_path), args).rstrip(),
         "",
     ])
 

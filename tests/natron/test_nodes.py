@@ -227,7 +227,7 @@ def test_output_and_source_knobs_drive_the_switches(host, tmp_path):
     group.user_edit("source", 1)
     assert group.getNode("SourceSwitch").getParam("which").getValue() == 1
     group.user_edit("output", 1)  # comp forces the comp layer on in the engine's flags
-    assert "--comp" in group.getNode("RunScript").getParam("script").getValue().split()
+    assert "--comp true" in group.getNode("RunScript").getParam("script").getValue()
 
 
 def test_errors_become_status_never_exceptions(host, tmp_path):
