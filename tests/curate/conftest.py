@@ -119,7 +119,7 @@ def make_set(root: Path, faces: list[dict], space: str = SRGB, encoding: CropEnc
             id=fid, frame=frame, face=int(f.get("face", 0)), source=f.get("source", "shot.####.exr"),
             image=f"faces/{fid}.exr", mask=f"masks/{fid}.exr", landmarks=crop_pts.tolist(), transform=m.tolist(),
             box=[float(x0), float(y0), float(x1), float(y1)], score=float(f.get("score", 0.95)),
-            extra={"track": f.get("track", 0)},
+            extra={"track": f.get("track", 0), **({"file": f["file"]} if "file" in f else {})},
         ))
     fs = FaceSet(root=root, resolution=res, coverage=1.6, centering="face", plate_colour_space=space,
                  crop_encoding=encoding, ocio_config=config.config, faces=records)

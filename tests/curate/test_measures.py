@@ -96,3 +96,20 @@ def test_unknown_measure_column(faceset_factory):
     sm = measure_faceset(faceset_factory("col", [dict(frame=1)]))
     with pytest.raises(InputError, match="sharpness"):
         sm.column("beauty")
+
+
+def test_stills_have_no_jitter_and_own_source(faceset_factory):
+    # extract labels a set of stills with all the files; each face's own file is in extra["file"]
+    label = "/p/obama.jpg,/p/obama2.jpg,/p/obama3.jpg"
+    faces = [dict(frame=i, source=label, file=f"/p/{n}", yaw=15.0 * i, texture=i)
+             for i, n in enumerate(["obama.jpg", "obama2.jpg", "obama3.jpg"])]
+    rows = measure_faceset(faceset_factory("stills", faces)).rows
+    assert [r["jitter"] for r in rows] == [None, None, None]
+    assert [r["source"] for r in rows] == ["/p/obama.jpg", "/p/obama2.jpg", "/p/obama3.jpg"]
+
+
+def test_jitter_follows_the_frame_step(faceset_factory):
+    faces = [dict(frame=f, source="shot.####.exr") for f in (1001, 1003, 1005, 1007)]
+    jit = measure_faceset(faceset_factory("step", faces)).column("jitter")
+    assert np.isnan(jit[0]) and np.isnan(jit[3])
+    assert jit[1] == pytest.approx(0.0, abs=1e-6) and jit[2] == pytest.approx(0.0, abs=1e-6)

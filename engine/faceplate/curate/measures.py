@@ -195,13 +195,35 @@ def _track(rec: FaceRecord) -> Any:
     return rec.extra.get("track", rec.face) if isinstance(rec.extra, dict) else rec.face
 
 
+def group_key(rec: FaceRecord) -> tuple[str, str]:
+    """Which faces form one moving shot: (sequence pattern, track); each still is its own group."""
+    from faceplate.plates import Sequence
+
+    extra = rec.extra if isinstance(rec.extra, dict) else {}
+    source = str(rec.source)
+    if "," in source or Sequence(source).is_still:
+        source = str(extra.get("file") or source)
+    return source, str(_track(rec))
+
+
 def jitter(faces: list[FaceRecord], plate_points: list[np.ndarray], sizes: list[float]) -> list[float | None]:
-    """Landmark jitter per face, % of face size; None without a previous and a next frame."""
-    index = {(f.source, _track(f), f.frame): i for i, f in enumerate(faces)}
+    """Landmark jitter per face, % of face size; None without a previous and a next frame.
+
+    Neighbours are the frames one step away (the smallest frame step of the face's group).
+    """
+    groups: dict[tuple[str, str], dict[int, int]] = {}
+    for i, f in enumerate(faces):
+        groups.setdefault(group_key(f), {})[int(f.frame)] = i
+    steps = {}
+    for key, frames in groups.items():
+        diffs = np.diff(sorted(frames))
+        steps[key] = int(diffs[diffs > 0].min()) if (diffs > 0).any() else 0
     out: list[float | None] = []
     for i, f in enumerate(faces):
-        prev = index.get((f.source, _track(f), f.frame - 1))
-        nxt = index.get((f.source, _track(f), f.frame + 1))
+        key = group_key(f)
+        step = steps[key]
+        prev = groups[key].get(f.frame - step) if step else None
+        nxt = groups[key].get(f.frame + step) if step else None
         if prev is None or nxt is None or sizes[i] <= 0:
             out.append(None)
             continue
@@ -244,14 +266,14 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
         plate_points.append(plate_pts)
         sizes.append(size)
         rows.append({
-            "id": rec.id, "source": rec.source, "frame": rec.frame, "face": rec.face, "track": _track(rec),
+            "id": rec.id, "source": group_key(rec)[0], "frame": rec.frame, "face": rec.face, "track": _track(rec),
             "sharpness": sharpness(lum, region), "dark_fraction": dark, "clipped_fraction": clipped,
             "yaw": yaw, "pitch": pitch, "roll": roll, "size_px": size, "crop_scale": scale,
             "score": float(rec.score), "lum_median": lum_meds[-1],
         })
     jit = jitter(fs.faces, plate_points, sizes)
     th = np.array(thumbs) if thumbs else np.zeros((0, THUMB * THUMB))
-    order = sorted(range(len(fs.faces)), key=lambda i: (str(fs.faces[i].source), str(_track(fs.faces[i])), fs.faces[i].frame))
+    order = sorted(range(len(fs.faces)), key=lambda i: (group_key(fs.faces[i]), fs.faces[i].frame))
     labels = duplicate_clusters(th, order, dedupe)
     counts = np.bincount(labels) if len(labels) else np.zeros(0, np.int64)
     for i, row in enumerate(rows):

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from faceplate.curate.measures import _track, duplicate_clusters
+from faceplate.curate.measures import group_key, duplicate_clusters
 from faceplate.curate.measures import SetMeasures
 from faceplate.errors import FaceSetError, InputError
 from faceplate.faces.faceset import save_selection
@@ -58,7 +58,7 @@ def select(sm: SetMeasures, criteria: Criteria) -> tuple[list[str], dict[str, li
     if c.dedupe is not None:
         alive = [i for i, r in enumerate(sm.rows) if r["id"] not in reasons]
         faces = sm.faceset.faces
-        order = sorted(range(len(alive)), key=lambda k: (str(faces[alive[k]].source), str(_track(faces[alive[k]])), faces[alive[k]].frame))
+        order = sorted(range(len(alive)), key=lambda k: (group_key(faces[alive[k]]), faces[alive[k]].frame))
         labels = duplicate_clusters(sm.thumbs[alive], order, c.dedupe) if alive else np.zeros(0, np.int64)
         best: dict[int, int] = {}
         for k, i in enumerate(alive):
