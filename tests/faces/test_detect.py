@@ -95,6 +95,8 @@ def test_bad_proxy_and_settings(face_assets):
         FaceDetector("medium")
     with pytest.raises(InputError, match="score_threshold"):
         FaceDetector(score_threshold=1.5)
+    with pytest.raises(InputError, match="work_size"):
+        FaceDetector(work_size=10)
 
 
 # ------------------------------------------------------------------------------- real photos
@@ -144,6 +146,19 @@ def test_small_face_in_a_big_frame(face_assets, astronaut):
     assert len(dets) == 1
     expected = SHORT_BOX * 200 / 512 + [300, 600, 300, 600]
     assert np.abs(dets[0].box - expected).max() < 6
+
+
+def test_face_in_a_1080p_frame_is_found_at_plate_scale(face_assets, astronaut):
+    # longer than work_size: shrunk once, face small in the letterbox -> tiles; boxes in plate px
+    frame = np.full((1080, 1920, 3), 0.2, np.float32)
+    frame[300:812, 700:1212] = astronaut.srgb
+    dets = FaceDetector().detect(frame)
+    assert len(dets) == 1 and dets[0].score > 0.75
+    centre = (dets[0].box[:2] + dets[0].box[2:]) / 2
+    ref = (SHORT_BOX[:2] + SHORT_BOX[2:] + FULL_BOX[:2] + FULL_BOX[2:]) / 4 + [700, 300]
+    assert np.abs(centre - ref).max() < 6
+    assert 90 < dets[0].box[2] - dets[0].box[0] < 110
+    assert np.abs(dets[0].keypoints[0] - (FaceDetector().detect(astronaut.srgb)[0].keypoints[0] + [700, 300])).max() < 4
 
 
 @pytest.mark.parametrize("k", [1, 2])

@@ -48,4 +48,4 @@ def run(args: argparse.Namespace) -> int:
             extra = f"max |ONNX - TFLite| {diff:.2e}" if diff is not None else "not compared with TFLite"
             print(f"{name:15s} ok  {row['file']}  {extra}")
         return 0
-    raise InputError("faceplate assets: expected an action, build or check, found none")
+    raise InputError("expected an action (build or check), found none")

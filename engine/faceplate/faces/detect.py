@@ -2,8 +2,8 @@
 
 Pure numpy pieces (:func:`ssd_anchors`, :func:`decode`, :func:`weighted_nms`) are separate from the
 model runs. :class:`FaceDetector` adds letterboxing, several faces per frame, small faces (the
-full-range model, then overlapping tiles when nothing is found) and rotated faces (90/180/270°
-retries when nothing is found, boxes and keypoints mapped back).
+full-range model, then overlapping tiles when no face is found with confidence) and rotated faces
+(90/180/270° retries when still none, boxes and keypoints mapped back).
 
 Coordinates are proxy (= plate) pixels with (0, 0) at the top-left corner of the top-left pixel.
 """
@@ -221,11 +221,14 @@ class FaceDetector:
 
     ``model``: "auto" (short- and full-range together), "short" or "full".
     ``score_threshold``: keep detections scoring above it (0–1). ``iou_threshold``: weighted-NMS grouping.
-    ``tile``: when nothing is found on the whole frame, retry on overlapping tiles of half the
-    frame's longer side (small faces). ``rotate``: when still nothing, retry the frame turned by
-    90/180/270° and keep the turn with the best score; the retry also runs when the best upright
-    score is below ``rotate_below`` (an upside-down face is often found, weakly and with bad keypoints). ``providers``/``threads``: onnxruntime session
-    settings. ``assets``: asset folder (default :func:`faceplate.faces.assets.asset_dir`).
+    ``work_size``: frames whose longer side exceeds it are first shrunk to it (area averaging; the
+    models see at most 192 px, so nothing is lost, and the retries stay cheap).
+    ``retry_below``: when no face scores at least this (0–1), the detector retries:
+    ``tile``: with the full-range model on overlapping tiles of half the frame's longer side (small
+    faces; merged with the whole-frame result), then ``rotate``: on the frame turned by 90/180/270°,
+    keeping the turn with the best score (an upside-down face is often found, weakly and with bad
+    keypoints). ``providers``/``threads``: onnxruntime session settings. ``assets``: asset folder
+    (default :func:`faceplate.faces.assets.asset_dir`).
     """
 
     def __init__(
@@ -235,7 +238,8 @@ class FaceDetector:
         iou_threshold: float = 0.3,
         tile: bool = True,
         rotate: bool = True,
-        rotate_below: float = 0.75,
+        retry_below: float = 0.75,
+        work_size: int = 1024,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         assets: Path | str | None = None,
@@ -245,22 +249,27 @@ class FaceDetector:
         if model not in MODES:
             raise InputError(f"detector model: expected one of {', '.join(MODES)}, found {model!r}")
         for name, v in (("score_threshold", score_threshold), ("iou_threshold", iou_threshold),
-                        ("rotate_below", rotate_below)):
+                        ("retry_below", retry_below)):
             if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise InputError(f"{name}: expected a number in [0, 1], found {v!r}")
+        if not isinstance(work_size, int) or work_size < 256:
+            raise InputError(f"work_size: expected a whole number >= 256, found {work_size!r}")
         self.model = model
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
         self.tile = tile
         self.rotate = rotate
-        self.rotate_below = float(rotate_below)
+        self.retry_below = float(retry_below)
+        self.work_size = work_size
+        folder = Path(assets) if assets else None
         names = ("short", "full") if model == "auto" else (model,)
-        self._models = [(MODELS[n], ssd_anchors(MODELS[n].size, MODELS[n].layers),
-                         session(MODELS[n].asset, providers, threads, Path(assets) if assets else None)) for n in names]
+        self._models = {n: (MODELS[n], ssd_anchors(MODELS[n].size, MODELS[n].layers),
+                            session(MODELS[n].asset, providers, threads, folder)) for n in names}
 
-    def _candidates(self, img: np.ndarray, rect, models) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        boxes, scores, kps = [], [], []
-        for spec, anchors, sess in models:
+    def _candidates(self, img: np.ndarray, rect, names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        boxes, scores, kps = [np.zeros((0, 4))], [np.zeros(0)], [np.zeros((0, 6, 2))]
+        for name in names:
+            spec, anchors, sess = self._models[name]
             x, view = _prepare(img, rect, spec.size)
             outs = sess.run(None, {sess.get_inputs()[0].name: x})
             reg, cls = (outs[0], outs[1]) if outs[0].shape[-1] == 16 else (outs[1], outs[0])
@@ -269,39 +278,51 @@ class FaceDetector:
             if not keep.any():
                 continue
             b, k = decode(reg.reshape(-1, 16)[keep], anchors[keep], spec.size)
-            corners = view.to_frame(b.reshape(-1, 2, 2) * spec.size).reshape(-1, 4)
-            boxes.append(corners)
+            boxes.append(view.to_frame(b.reshape(-1, 2, 2) * spec.size).reshape(-1, 4))
             scores.append(sc[keep])
             kps.append(view.to_frame(k * spec.size))
-        if not boxes:
-            return np.zeros((0, 4)), np.zeros(0), np.zeros((0, 6, 2))
         return np.concatenate(boxes), np.concatenate(scores), np.concatenate(kps)
 
-    def _detect_upright(self, img: np.ndarray, allow_tiles: bool) -> list[Detection]:
+    def _merge(self, parts) -> list[Detection]:
+        b = np.concatenate([p[0] for p in parts])
+        s = np.concatenate([p[1] for p in parts])
+        k = np.concatenate([p[2] for p in parts])
+        dets = [Detection(box, score, kp) for box, score, kp in weighted_nms(b, s, k, self.iou_threshold)]
+        return sorted(dets, key=lambda d: -d.score)
+
+    def _weak(self, dets: list[Detection]) -> bool:
+        return not dets or dets[0].score < self.retry_below
+
+    def _detect_work(self, img: np.ndarray) -> list[Detection]:
         h, w = img.shape[:2]
-        b, s, k = self._candidates(img, (0, 0, w, h), self._models)
-        if not len(s) and allow_tiles and self.tile and max(w, h) >= 256:
-            full = [m for m in self._models if m[0].size == MODELS["full"].size and m[0].layers == MODELS["full"].layers]
-            parts = [self._candidates(img, r, full or self._models) for r in tiles(w, h, max(w, h) // 2)]
-            b = np.concatenate([p[0] for p in parts])
-            s = np.concatenate([p[1] for p in parts])
-            k = np.concatenate([p[2] for p in parts])
-        return [Detection(box, score, kp) for box, score, kp in weighted_nms(b, s, k, self.iou_threshold)]
+        whole = self._candidates(img, (0, 0, w, h), list(self._models))
+        dets = self._merge([whole])
+        if self._weak(dets) and self.tile and max(w, h) >= 2 * MODELS["full"].size:
+            names = ["full"] if "full" in self._models else list(self._models)
+            parts = [whole] + [self._candidates(img, r, names) for r in tiles(w, h, max(w, h) // 2)]
+            dets = self._merge(parts)
+        if self._weak(dets) and self.rotate:
+            for k in (1, 2, 3):
+                rot = np.ascontiguousarray(np.rot90(img, k))
+                found = self._merge([self._candidates(rot, (0, 0, rot.shape[1], rot.shape[0]), list(self._models))])
+                if found and (not dets or found[0].score > dets[0].score):
+                    dets = [self._unrotate(d, k, h, w) for d in found]
+        return dets
 
     def detect(self, proxy: np.ndarray) -> list[Detection]:
         """Faces in ``proxy`` (float32 H×W×3 display sRGB in [0, 1]), best score first."""
+        import cv2
+
         img = check_proxy(proxy)
-        dets = sorted(self._detect_upright(img, allow_tiles=True), key=lambda d: -d.score)
-        if self.rotate and (not dets or dets[0].score < self.rotate_below):
-            h, w = img.shape[:2]
-            best = dets
-            for k in (1, 2, 3):
-                found = sorted(self._detect_upright(np.ascontiguousarray(np.rot90(img, k)), allow_tiles=False),
-                               key=lambda d: -d.score)
-                if found and (not best or found[0].score > best[0].score):
-                    best = [self._unrotate(d, k, h, w) for d in found]
-            dets = best
-        return sorted(dets, key=lambda d: -d.score)
+        h, w = img.shape[:2]
+        if max(h, w) <= self.work_size:
+            return self._detect_work(img)
+        f = self.work_size / max(h, w)
+        nw, nh = max(1, int(round(w * f))), max(1, int(round(h * f)))
+        small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+        sx, sy = nw / w, nh / h
+        scale = np.array([sx, sy])
+        return [Detection(d.box / np.tile(scale, 2), d.score, d.keypoints / scale) for d in self._detect_work(small)]
 
     @staticmethod
     def _unrotate(d: Detection, k: int, h: int, w: int) -> Detection:
