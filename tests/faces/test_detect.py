@@ -156,7 +156,7 @@ def test_face_in_a_1080p_frame_is_found_at_plate_scale(face_assets, astronaut):
     assert len(dets) == 1 and dets[0].score > 0.75
     centre = (dets[0].box[:2] + dets[0].box[2:]) / 2
     ref = (SHORT_BOX[:2] + SHORT_BOX[2:] + FULL_BOX[:2] + FULL_BOX[2:]) / 4 + [700, 300]
-    assert np.abs(centre - ref).max() < 6
+    assert np.abs(centre - ref).max() < 8  # ~8% of the face: the two models frame a face differently
     assert 90 < dets[0].box[2] - dets[0].box[0] < 110
     assert np.abs(dets[0].keypoints[0] - (FaceDetector().detect(astronaut.srgb)[0].keypoints[0] + [700, 300])).max() < 4
 
