@@ -137,3 +137,9 @@ def test_no_face_low_presence_and_bad_input(face_assets):
         lmk.from_points(noise, np.zeros((10, 3)))
     with pytest.raises(InputError, match="H×W×3"):
         lmk.run_region(noise[..., 0], (128, 128), 150.0, 0.0)
+    bad = noise.copy()
+    bad[128, 128] = np.nan
+    with pytest.raises(InputError, match="NaN.*face crop"):
+        lmk.run_region(bad, (128, 128), 150.0, 0.0)
+    with pytest.raises(InputError, match="detection"):
+        lmk.from_detection(noise, type("D", (), {"box": np.zeros(3), "keypoints": np.zeros((6, 2))})())

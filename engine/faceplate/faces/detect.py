@@ -155,14 +155,19 @@ def rotate_points_back(pts: np.ndarray, k: int, h: int, w: int) -> np.ndarray:
     return np.stack(back, axis=-1)
 
 
-def check_proxy(proxy: np.ndarray, what: str = "proxy") -> np.ndarray:
-    """The proxy as float32 H×W×3 in [0, 1] (clipped); InputError on bad shape or NaN/inf."""
+def check_proxy(proxy: np.ndarray, what: str = "proxy", values: bool = True) -> np.ndarray:
+    """The proxy as float32 H×W×3 in [0, 1] (clipped); InputError on bad shape or NaN/inf.
+
+    ``values=False`` checks only shape and dtype (the caller checks and clips the pixels it uses).
+    """
     arr = np.asarray(proxy)
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise InputError(f"{what}: expected a float32 H×W×3 sRGB image, found shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.floating):
         raise InputError(f"{what}: expected float values in [0, 1], found dtype {arr.dtype}")
     arr = arr.astype(np.float32, copy=False)
+    if not values:
+        return arr
     if not np.all(np.isfinite(arr)):
         raise InputError(f"{what}: expected finite values, found NaN or infinity")
     return np.clip(arr, 0.0, 1.0)

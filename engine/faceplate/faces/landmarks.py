@@ -158,9 +158,12 @@ class Landmarker:
         """Landmarks inside the square region (``center``, ``side``, ``angle``) of ``proxy`` (H×W×3 sRGB [0, 1])."""
         from faceplate.faces.detect import check_proxy
 
-        img = check_proxy(proxy)
+        img = check_proxy(proxy, values=False)
         m = region_matrix(center, side, angle)
         crop = warp_crop(img, m)
+        if not np.all(np.isfinite(crop)):
+            raise InputError("proxy: expected finite values, found NaN or infinity inside the face crop")
+        crop = np.clip(crop, 0.0, 1.0)
         x = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32)
         outs = self._session.run(None, {self._input: x})
         mesh = next(o for o in outs if o.size == N_POINTS * 3).reshape(N_POINTS, 3).astype(np.float64)
