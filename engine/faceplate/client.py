@@ -137,6 +137,7 @@ def render_frame(plate: str, frame: int, out: str, model: str, settings: Optiona
                 # the service died or dropped the connection mid-request: retry while time remains
                 if attempt < retries and "timed out" not in str(exc) and t_end - time.monotonic() > 0.5:
                     attempt += 1
+                    time.sleep(0.25)  # let a dying service go; the next attempt starts a new one
                     continue
                 raise ServiceError("frame %d: %s" % (frame, exc))
             if not resp.get("ok"):

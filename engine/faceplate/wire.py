@@ -171,6 +171,7 @@ def render_request(plate: str, frame: int, out: str, model: str, settings: Optio
         "settings": dict(settings or {}), "separate": bool(separate), "deadline": deadline,
     }
     check_request(doc)
+    encode(doc, MAX_REQUEST)  # refuse an oversized request here, not at the service
     return doc
 
 

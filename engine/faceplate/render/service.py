@@ -310,7 +310,7 @@ class EngineService:
         settings = RenderSettings.from_values(values)
         model = self.models.get(settings.model, settings.device)
         frame = doc["frame"]
-        img = read_image(doc["plate"], frame)
+        img = read_image(wire.frame_path(doc["plate"], frame), frame)  # a pattern or the frame's file
         space = self.config.resolve(settings.colour_space, "--colour-space")
         faces = select(self._faces(doc, img, settings), settings)
         rgb, alpha, offset = plate_arrays(img)
