@@ -484,6 +484,12 @@ class App(Group):
                 sys.stderr.write("render aborted at frame {}: {}\n".format(frame, exc))
                 aborted = True
                 break
+            if effect._plugin_id == "fr.inria.openfx.WriteOIIO":  # the Write writes its frame
+                m = re.search(r"#+", effect.getParam("filename").getValue())
+                pattern = effect.getParam("filename").getValue()
+                path = pattern[:m.start()] + "%0*d" % (len(m.group(0)), frame) + pattern[m.end():] if m else pattern
+                with open(path, "wb") as f:
+                    f.write(b"fake frame")
             effect._fire("afterFrameRender", frame, effect, self)
         effect._fire("afterRender", aborted, effect, self)
 

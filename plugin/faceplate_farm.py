@@ -1,0 +1,92 @@
+"""Farm-side helpers for NatronRenderer scripts (standard library only; used by install/farm/).
+
+:func:`build` makes ``Read(plate) -> FaceplateSwap -> Merge(over) -> Write(32f)``; the Write's
+callbacks live here so Natron can resolve them by name (``faceplate_farm.after_render``...).
+``after_render(aborted, thisNode, app)`` records the outcome, and :func:`exit_code` turns it and
+the output files into the script's exit code (NatronRenderer's own exit code is 0 even when a
+render failed). In one-job mode the Write's ``beforeFrameRender`` renders that frame's passes
+through the engine service first (parallel-safe: one client per frame).
+"""
+from __future__ import annotations
+
+import os
+import time
+
+import faceplate_bridge as bridge
+
+#: The running job (one per NatronRenderer process): set by :func:`build`, read by the callbacks.
+JOB = {}
+
+
+def build(app, plate: str, model: str, first: int, last: int, out: str, passes: str | None = None,
+          alignments: str = "", colour_space: str = "scene_linear", extra: dict | None = None):
+    """The comp graph; ``passes`` given = two-job mode (read them), else one-job (render per frame)."""
+    read = app.createReader(plate)
+    read.getParam("ocioInputSpace").setValue(colour_space)
+    node = app.createNode("io.faceplate.FaceplateSwap")
+    if node is None:
+        raise RuntimeError("FaceplateSwap is not loaded: put {} on NATRON_PLUGIN_PATH".format(bridge.PLUGIN_DIR))
+    node.connectInput(0, read)
+    import faceplate_node
+
+    work = os.path.join(os.path.dirname(os.path.abspath(out)), ".faceplate")
+    one_job = passes is None
+    passes = passes or os.path.join(work, "passes.####.exr")
+    knobs = {"model": model, "alignments": alignments, "plateFile": plate, "workFolder": work,
+             "prerenderedPasses": passes, "firstFrame": first, "lastFrame": last, "colour_space": colour_space}
+    knobs.update(extra or {})
+    for name, value in knobs.items():
+        node.getParam(name).setValue(value)
+    node.getParam("source").setValue(bridge.SOURCES.index("prerendered"))
+    node.getParam("output").setValue(bridge.OUTPUTS.index("swap"))
+    if one_job:  # the passes of a frame are rendered by the Write's beforeFrameRender
+        for f in bridge.frames_on_disk(passes):
+            if not bridge.is_placeholder(bridge.frame_path(passes, f)) and first <= f <= last:
+                os.unlink(bridge.frame_path(passes, f))
+    faceplate_node.activate(node)
+    merge = app.createNode(bridge.ID_MERGE)
+    merge.connectInput(0, read)  # B: the plate
+    merge.connectInput(1, node)  # A: the premultiplied swap element, over
+    write = app.createWriter(out)
+    write.connectInput(0, merge)
+    for name, value in (("bitDepth", "32f"), ("frameRange", "manual"), ("ocioOutputSpace", colour_space)):
+        write.getParam(name).setValue(value)
+    write.getParam("firstFrame").setValue(first)
+    write.getParam("lastFrame").setValue(last)
+    write.getParam("afterRender").setValue("faceplate_farm.after_render")
+    s = faceplate_node.settings(node)
+    JOB.clear()
+    JOB.update({"aborted": None, "out": out, "first": first, "last": last, "started": time.time(),
+                "one_job": one_job, "plate": plate, "passes": passes, "log": s["paths"]["log"],
+                "client_args": s["client_args"], "timeout": s["timeout"]})
+    if one_job:
+        write.getParam("beforeFrameRender").setValue("faceplate_farm.before_frame_render")
+    return read, node, merge, write
+
+
+def before_frame_render(frame, thisNode, app):
+    """One-job mode: this frame's passes through the engine (an exception aborts the render)."""
+    bridge.render_frame(JOB["plate"], frame, JOB["passes"], JOB["log"], JOB["client_args"], JOB["timeout"])
+
+
+def after_render(aborted, thisNode, app):
+    JOB["aborted"] = bool(aborted)
+
+
+def exit_code() -> int:
+    """0 when the render finished and every frame's output file was written during it, else 1."""
+    if JOB.get("aborted") is None:
+        print("faceplate farm: the render did not finish (afterRender never ran)")
+        return 1
+    if JOB["aborted"]:
+        print("faceplate farm: the render was aborted; " + (bridge.last_message(JOB["log"]) or "see the log above"))
+        return 1
+    missing = []
+    for f in range(JOB["first"], JOB["last"] + 1):
+        path = bridge.frame_path(JOB["out"], f)
+        if not os.path.exists(path) or os.path.getmtime(path) < JOB["started"] - 1:
+            missing.append(f)
+    if missing:
+        print("faceplate farm: {} frame(s) not written: {}".format(len(missing), missing[:20]))
+        return 1
+    return 0

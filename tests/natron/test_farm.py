@@ -1,0 +1,97 @@
+"""The headless example (install/farm/render_swap.py) against the fake host, with the real engine."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from test_live_path import ENGINE_PY, material, sock_dir  # noqa: F401  (fixtures)
+
+SCRIPT = ROOT / "install" / "farm" / "render_swap.py"
+
+
+def run_script(app, env: dict, monkeypatch) -> int:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    code = compile(SCRIPT.read_text(), str(SCRIPT), "exec")
+    with pytest.raises(SystemExit) as ex:
+        exec(code, {"__name__": "__main__", "__file__": str(SCRIPT), "app": app})
+    return ex.value.code
+
+
+def _graph(app):
+    return {c.getScriptName(): (c.getPluginID(), {i: n.getScriptName() for i, n in c.inputs().items()})
+            for c in app.getChildren()}
+
+
+def test_two_job_setup_reads_prerendered_passes(host, tmp_path, material, monkeypatch):
+    natron, app = host
+    shot, model = material
+    passes = tmp_path / "passes.####.exr"
+    frames = "%d-%d" % (shot.frames[0], shot.frames[-1])
+    job1 = subprocess.run([ENGINE_PY, "-m", "faceplate", "render", shot.plate, "--model", str(model), "--alignments",
+                           str(shot.alignments), "--frames", frames, "--out", str(passes)], capture_output=True,
+                          timeout=300)
+    assert job1.returncode == 0, job1.stderr.decode()
+    out = tmp_path / "comp" / "comp.####.exr"
+    out.parent.mkdir()
+    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(model), "FACEPLATE_FRAMES": frames,
+                          "FACEPLATE_OUT": str(out), "FACEPLATE_PASSES": str(passes)}, monkeypatch)
+    assert rc == 0
+    g = _graph(app)
+    read, swap = [n for n, (pid, _) in g.items() if pid == "fr.inria.built-in.Read"][0], "FaceplateSwap"
+    merge = [n for n, (pid, _) in g.items() if pid == "net.sf.openfx.MergePlugin"][0]
+    write_name = [n for n, (pid, _) in g.items() if pid == "fr.inria.openfx.WriteOIIO"][0]
+    assert g[swap][1] == {0: read}
+    assert g[merge][1] == {0: read, 1: swap}  # B = plate, A = swap element (over)
+    assert g[write_name][1] == {0: merge}
+    write = app.getNode(write_name)
+    assert write.getParam("bitDepth").getOption(write.getParam("bitDepth").getValue()) == "32f"
+    assert write.getParam("afterRender").getValue() == "faceplate_farm.after_render"
+    assert write.getParam("beforeFrameRender").getValue() == ""  # two jobs: the passes exist already
+    node = app.getNode(swap)
+    assert node.getNode("ReadPrerendered").getParam("filename").getValue() == str(passes)
+    assert node.getNode("ReadPrerendered").layers == "detected"
+    assert node.getNode("SourceSwitch").getParam("which").getValue() == 1
+    assert app.renders == [(write_name, shot.frames[0], shot.frames[-1])]
+
+
+def test_one_job_renders_passes_in_before_frame_render(host, tmp_path, material, sock_dir, monkeypatch):
+    natron, app = host
+    shot, model = material
+    out = tmp_path / "comp.####.exr"
+    monkeypatch.setenv("FACEPLATE_SOCKET", str(sock_dir / "engine.sock"))
+    monkeypatch.setenv("FACEPLATE_ENGINE_PYTHON", ENGINE_PY)
+    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(model),
+                          "FACEPLATE_FRAMES": "%d-%d" % (shot.frames[0], shot.frames[-1]), "FACEPLATE_OUT": str(out),
+                          "FACEPLATE_ALIGNMENTS": str(shot.alignments)}, monkeypatch)
+    assert rc == 0
+    work = tmp_path / ".faceplate"
+    from faceplate.plates import read_image
+
+    for f in shot.frames:
+        img = read_image(str(work / ("passes.%04d.exr" % f)))
+        assert "mask.Y" in img.channels and "swap.A" in img.channels
+
+
+def test_failed_render_gives_a_non_zero_exit_code(host, tmp_path, material, sock_dir, monkeypatch):
+    natron, app = host
+    shot, model = material
+    monkeypatch.setenv("FACEPLATE_SOCKET", str(sock_dir / "engine.sock"))
+    monkeypatch.setenv("FACEPLATE_ENGINE_PYTHON", ENGINE_PY)
+    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(tmp_path / "missing.onnx"),
+                          "FACEPLATE_FRAMES": "%d-%d" % (shot.frames[0], shot.frames[-1]),
+                          "FACEPLATE_OUT": str(tmp_path / "comp.####.exr")}, monkeypatch)
+    assert rc == 1
+    assert not (tmp_path / ("comp.%04d.exr" % shot.frames[0])).exists()
+
+
+def test_missing_settings_are_named(host, monkeypatch):
+    natron, app = host
+    for k in ("FACEPLATE_PLATE", "FACEPLATE_MODEL", "FACEPLATE_FRAMES", "FACEPLATE_OUT"):
+        monkeypatch.delenv(k, raising=False)
+    assert run_script(app, {}, monkeypatch) == 2
