@@ -127,3 +127,37 @@ def test_cli_build_and_check(face_assets, tmp_path, capsys):
     assert out.count(" ok ") == 3 and "TFLite" in out
     assert main(["assets", "check", "--dest", str(tmp_path / "none")]) == 2
     assert "faceplate assets build" in capsys.readouterr().err
+
+
+def test_graph_rewrites_are_exact_on_a_small_graph():
+    """PRelu (slopes below 0, in [0, 1] and above 1), a spatial Pad before a Conv and a channel Pad
+    before an Add: the rewritten graph has none of them and computes the same numbers."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper as nh
+
+    from faceplate.faces.onnxrt import CPU, make_session
+
+    rng = np.random.default_rng(3)
+    slope = np.array([-0.5, 0.0, 0.25, 1.0, 1.5, 3.0], np.float32).reshape(1, 6, 1, 1)
+    w = rng.normal(0, 0.5, (4, 6, 3, 3)).astype(np.float32)
+    w2 = rng.normal(0, 0.5, (6, 4, 1, 1)).astype(np.float32)
+    inits = [nh.from_array(slope, "slope"), nh.from_array(w, "w"), nh.from_array(w2, "w2"),
+             nh.from_array(np.array([0, 0, 1, 0, 0, 0, 2, 1], np.int64), "sp"),
+             nh.from_array(np.array([0, 0, 0, 0, 0, 2, 0, 0], np.int64), "cp")]
+    nodes = [helper.make_node("PRelu", ["x", "slope"], ["p"]),
+             helper.make_node("Pad", ["p", "sp"], ["padded"], mode="constant"),
+             helper.make_node("Conv", ["padded", "w"], ["c"], kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Pad", ["c", "cp"], ["wide"], mode="constant"),
+             helper.make_node("Conv", ["c", "w2"], ["c2"], kernel_shape=[1, 1]),
+             helper.make_node("Add", ["wide", "c2"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6, 9, 9])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 5, 5])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
+    model.ir_version = 7
+    onnx.checker.check_model(model)
+    x = rng.normal(0, 1, (1, 6, 9, 9)).astype(np.float32)
+    before = make_session(model.SerializeToString(), "test", [CPU], 1).run(None, {"x": x})[0]
+    opt, done = assets.optimise_model(onnx.ModelProto.FromString(model.SerializeToString()))
+    assert {n.op_type for n in opt.graph.node}.isdisjoint({"PRelu", "Pad"}), done
+    after = make_session(opt.SerializeToString(), "test", [CPU], 1).run(None, {"x": x})[0]
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-5)
