@@ -71,6 +71,8 @@ def show_training_command():
             return
         text = bridge.training_command(plate, first, last)
         print(text)
-        natron.informationDialog("Faceplate: train a model",
-                                 "Run these in a terminal (the second extract is the face to put in):\n\n" + text)
+        natron.informationDialog(
+            "Faceplate: train a model",
+            "Run these in a terminal (the second extract is the face to put in):\n\n" + text +
+            "\n\nThen set the node's Model to face.onnx and its Alignments to faceset_plate/alignments.json.")
     bridge.guard(show)
