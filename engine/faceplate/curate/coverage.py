@@ -99,16 +99,22 @@ def plot(cov: Coverage, a_yaw, a_pitch, path: Path, a_name: str, b_name: str | N
     fig, ax = plt.subplots(figsize=(9, 5.2), dpi=100)
     grid = cov.b_counts if cov.b_counts is not None else cov.a_counts
     shown = np.where(grid > 0, np.log1p(grid), np.nan)
-    mesh = ax.pcolormesh(ye, pe, shown, cmap="Blues", vmin=0, vmax=max(np.log1p(grid.max()), 1.0),
-                         edgecolors="#dddddd", linewidth=0.4)
+    top = max(float(np.log1p(grid.max())), float(np.log1p(10)))
+    mesh = ax.pcolormesh(ye, pe, shown, cmap="Blues", vmin=0, vmax=top, edgecolors="#dddddd", linewidth=0.4)
     cb = fig.colorbar(mesh, ax=ax, pad=0.02)
-    ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000, 3000) if t <= max(grid.max(), 1)]
+    ticks = [t for t in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000) if np.log1p(t) <= top + 1e-9]
     cb.set_ticks(np.log1p(ticks))
     cb.set_ticklabels([str(t) for t in ticks])
     cb.set_label(f"faces of {'B' if cov.b_counts is not None else 'A'} per cell")
+    for pi, yi in zip(*np.nonzero(grid)):  # the count in each covered cell
+        n = int(grid[pi, yi])
+        ax.text((ye[yi] + ye[yi + 1]) / 2, pe[pi + 1] - 0.8, str(n), ha="center", va="top", fontsize=7,
+                color="white" if np.log1p(n) > 0.6 * top else "#1f3b73", zorder=5)
     for pi, yi in zip(*np.nonzero(cov.missing)):
         ax.add_patch(Rectangle((ye[yi], pe[pi]), ye[yi + 1] - ye[yi], pe[pi + 1] - pe[pi], fill=False,
                                edgecolor="#d62728", linewidth=2.2, hatch="///"))
+        ax.text((ye[yi] + ye[yi + 1]) / 2, pe[pi + 1] - 0.8, str(int(cov.a_counts[pi, yi])), ha="center", va="top",
+                fontsize=7, color="#d62728", fontweight="bold", zorder=5)
     if b_yaw is not None and len(b_yaw):
         ax.scatter(np.clip(b_yaw, ye[0], ye[-1]), np.clip(b_pitch, pe[0], pe[-1]), s=10, marker="x", c="#1f3b73", linewidths=0.8,
                    label=f"B: {b_name} ({len(b_yaw)})", zorder=3)

@@ -26,10 +26,11 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import cv2
 import numpy as np
 
 from faceplate.colour.encoding import decode_transfer
-from faceplate.colour.ocio import ColourConfig
+from faceplate.colour.ocio import PROXY_SPACE, ColourConfig
 from faceplate.curate import pose
 from faceplate.errors import InputError
 from faceplate.faces.faceset import FaceRecord, FaceSet
@@ -40,6 +41,7 @@ DISPLAY_CLIP = 0.99
 DEFAULT_DEDUPE = 0.06
 THUMB = 16
 PREVIEW = 96
+CHUNK = 32  # faces read and colour-converted together
 # ACEScg (AP1) luminance weights (SMPTE ST 2065-1 / S-2014-004 RGB->XYZ middle row).
 _AP1_Y = np.array([0.2722287168, 0.6740817658, 0.0536895174])
 
@@ -59,7 +61,6 @@ MEASURES = {
     "frame": "frame number",
 }
 
-
 @dataclass
 class SetMeasures:
     """Measures of every face of one set (rows in the set's order) plus what the set as a whole shows."""
@@ -75,16 +76,13 @@ class SetMeasures:
             raise InputError(f"measure: expected one of {', '.join(self.rows[0])}, found {name!r}")
         return np.array([np.nan if r[name] is None else r[name] for r in self.rows], dtype=np.float64)
 
-
 def luminance_weights(primaries: str, config: ColourConfig) -> np.ndarray:
     """Weights giving luminance Y from linear RGB in ``primaries`` (through ACEScg)."""
     basis = config.convert(np.eye(3, dtype=np.float32).reshape(1, 3, 3), primaries, "ACEScg").reshape(3, 3)
     return basis.astype(np.float64) @ _AP1_Y
 
-
 def face_region(masks: np.ndarray, erode_px: int = 2) -> np.ndarray:
     """Boolean face region: the face mask above 0.5, eroded; the central half of the crop if empty."""
-    import cv2
 
     face = (masks[..., 0] > 0.5).astype(np.uint8)
     if erode_px > 0:
@@ -96,10 +94,8 @@ def face_region(masks: np.ndarray, erode_px: int = 2) -> np.ndarray:
         region[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = True
     return region
 
-
 def sharpness(lum: np.ndarray, region: np.ndarray) -> float:
     """Variance of the Laplacian of linear luminance ``lum`` (H×W) in ``region`` / mean²."""
-    import cv2
 
     lum = np.asarray(lum, dtype=np.float32)
     if lum.ndim != 2 or region.shape != lum.shape:
@@ -114,7 +110,6 @@ def sharpness(lum: np.ndarray, region: np.ndarray) -> float:
         return 0.0
     return float(vals.var() / max(mean, DARK_LEVEL) ** 2)
 
-
 def is_display_referred(space: str, config: ColourConfig) -> bool:
     """True for display-encoded spaces (sRGB, Rec.709 video), where 1.0 is the clip level."""
     from faceplate.colour.ocio import _load
@@ -125,7 +120,6 @@ def is_display_referred(space: str, config: ColourConfig) -> bool:
         return False
     family = (cc.getColorSpaceFamilyByName(name) or "").lower()
     return not ("input" in family or "log" in name.lower() or "acescc" in name.lower())
-
 
 def exposure(lum: np.ndarray, plate_rgb: np.ndarray, code: np.ndarray, region: np.ndarray,
              display_referred: bool) -> tuple[float, float]:
@@ -143,10 +137,8 @@ def exposure(lum: np.ndarray, plate_rgb: np.ndarray, code: np.ndarray, region: n
     clipped = clipped | (enc.max(axis=-1) >= 0.9999)
     return dark, float(clipped.sum() / n)
 
-
 def thumb(code: np.ndarray) -> np.ndarray:
     """Near-duplicate descriptor: 16×16 area-averaged code-value luminance, zero mean, unit norm."""
-    import cv2
 
     g = np.asarray(code, dtype=np.float32).mean(axis=-1)
     t = cv2.resize(g, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
@@ -154,14 +146,20 @@ def thumb(code: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(t)
     return t / norm if norm > 1e-9 else t
 
-
-def preview(lin: np.ndarray, primaries: str, config: ColourConfig) -> np.ndarray:
-    """PREVIEW² sRGB uint8 picture of a linear crop (for contact sheets)."""
-    import cv2
-
-    small = cv2.resize(np.asarray(lin, np.float32), (PREVIEW, PREVIEW), interpolation=cv2.INTER_AREA)
-    return np.round(config.to_proxy(small, primaries) * 255.0).astype(np.uint8)
-
+def convert_many(arrays: list[np.ndarray], src: str, dsts: list[str], config: ColourConfig) -> list[np.ndarray]:
+    """Convert each H×W×3 array from ``src`` to its ``dsts`` entry, one OCIO call per destination
+    (a call costs ~60 ms whatever its size, so faces are converted together)."""
+    out: list[np.ndarray | None] = [None] * len(arrays)
+    for dst in sorted(set(dsts)):
+        idx = [i for i, d in enumerate(dsts) if d == dst]
+        flat = np.concatenate([np.asarray(arrays[i], np.float32).reshape(-1, 1, 3) for i in idx], axis=0)
+        conv = config.convert(flat, src, dst)
+        pos = 0
+        for i in idx:
+            n = arrays[i].shape[0] * arrays[i].shape[1]
+            out[i] = conv[pos: pos + n].reshape(arrays[i].shape)
+            pos += n
+    return out  # type: ignore[return-value]
 
 def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float) -> np.ndarray:
     """Cluster index per face: a face joins the first cluster whose first face is within ``threshold``.
@@ -184,16 +182,13 @@ def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float) -
         leaders.append(i)
     return labels
 
-
 def plate_space(fs: FaceSet, rec: FaceRecord) -> str:
     """The plate colour space a face came from (a merged set records it per face)."""
     extra = rec.extra if isinstance(rec.extra, dict) else {}
     return str(extra.get("plate_colour_space") or fs.plate_colour_space)
 
-
 def _track(rec: FaceRecord) -> Any:
     return rec.extra.get("track", rec.face) if isinstance(rec.extra, dict) else rec.face
-
 
 def group_key(rec: FaceRecord) -> tuple[str, str]:
     """Which faces form one moving shot: (sequence pattern, track); each still is its own group."""
@@ -204,7 +199,6 @@ def group_key(rec: FaceRecord) -> tuple[str, str]:
     if "," in source or Sequence(source).is_still:
         source = str(extra.get("file") or source)
     return source, str(_track(rec))
-
 
 def jitter(faces: list[FaceRecord], plate_points: list[np.ndarray], sizes: list[float]) -> list[float | None]:
     """Landmark jitter per face, % of face size; None without a previous and a next frame.
@@ -231,7 +225,6 @@ def jitter(faces: list[FaceRecord], plate_points: list[np.ndarray], sizes: list[
         out.append(float(100.0 * np.sqrt((resid ** 2).sum(axis=1).mean()) / sizes[i]))
     return out
 
-
 def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: float = DEFAULT_DEDUPE) -> SetMeasures:
     """Read every face of ``fs`` once and compute all measures (see the module table)."""
     config = config or ColourConfig.from_env(fs.ocio_config or None)
@@ -240,37 +233,43 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
     rows: list[dict[str, Any]] = []
     thumbs, previews, plate_points, sizes = [], [], [], []
     lin_lo, lin_hi, lum_meds = math.inf, -math.inf, []
-    for rec in fs.faces:
-        code, masks = fs.read_face(rec)
-        where = f"face set {fs.root}, face {rec.id}"
-        lin = decode_transfer(code, fs.crop_encoding.transfer)
-        lum = (lin.astype(np.float64) @ weights).astype(np.float32)
-        region = face_region(masks)
-        space = plate_space(fs, rec)
-        if space not in display:
-            display[space] = is_display_referred(space, config)
-        plate_rgb = config.convert(lin, fs.crop_encoding.primaries, space)
-        dark, clipped = exposure(lum, plate_rgb, code, region, display[space])
-        pts = np.asarray(rec.landmarks, dtype=np.float64)
-        if pts.ndim != 2 or pts.shape[0] != 468:
-            raise InputError(f"{where}: expected 468 landmarks, found shape {pts.shape}")
-        plate_pts = pose.to_plate(pts[:, :2], np.asarray(rec.transform))
-        yaw, pitch, roll = pose.head_pose(plate_pts, where)
-        extent = plate_pts.max(axis=0) - plate_pts.min(axis=0)
-        size = float(extent.max())
-        scale = float(math.sqrt(abs(np.linalg.det(np.asarray(rec.transform, dtype=np.float64)[:, :2]))))
-        lin_lo, lin_hi = min(lin_lo, float(lin.min())), max(lin_hi, float(lin.max()))
-        lum_meds.append(float(np.median(lum[region])))
-        thumbs.append(thumb(code))
-        previews.append(preview(lin, fs.crop_encoding.primaries, config))
-        plate_points.append(plate_pts)
-        sizes.append(size)
-        rows.append({
-            "id": rec.id, "source": group_key(rec)[0], "frame": rec.frame, "face": rec.face, "track": _track(rec),
-            "sharpness": sharpness(lum, region), "dark_fraction": dark, "clipped_fraction": clipped,
-            "yaw": yaw, "pitch": pitch, "roll": roll, "size_px": size, "crop_scale": scale,
-            "score": float(rec.score), "lum_median": lum_meds[-1],
-        })
+    prim = fs.crop_encoding.primaries
+    for start in range(0, len(fs.faces), CHUNK):
+        recs = fs.faces[start: start + CHUNK]
+        read = [fs.read_face(rec) for rec in recs]
+        lins = [decode_transfer(code, fs.crop_encoding.transfer) for code, _ in read]
+        spaces = [plate_space(fs, rec) for rec in recs]
+        for space in spaces:
+            if space not in display:
+                display[space] = is_display_referred(space, config)
+        plates = convert_many(lins, prim, spaces, config)  # one OCIO call per space and chunk
+        small = [cv2.resize(np.asarray(lin, np.float32), (PREVIEW, PREVIEW), interpolation=cv2.INTER_AREA) for lin in lins]
+        shown = convert_many(small, prim, [PROXY_SPACE] * len(small), config)
+        for rec, (code, masks), lin, plate_rgb, space, disp in zip(recs, read, lins, plates, spaces, shown):
+            where = f"face set {fs.root}, face {rec.id}"
+            lum = (lin.astype(np.float64) @ weights).astype(np.float32)
+            region = face_region(masks)
+            dark, clipped = exposure(lum, plate_rgb, code, region, display[space])
+            pts = np.asarray(rec.landmarks, dtype=np.float64)
+            if pts.ndim != 2 or pts.shape[0] != 468:
+                raise InputError(f"{where}: expected 468 landmarks, found shape {pts.shape}")
+            plate_pts = pose.to_plate(pts[:, :2], np.asarray(rec.transform))
+            yaw, pitch, roll = pose.head_pose(plate_pts, where)
+            extent = plate_pts.max(axis=0) - plate_pts.min(axis=0)
+            size = float(extent.max())
+            scale = float(math.sqrt(abs(np.linalg.det(np.asarray(rec.transform, dtype=np.float64)[:, :2]))))
+            lin_lo, lin_hi = min(lin_lo, float(lin.min())), max(lin_hi, float(lin.max()))
+            lum_meds.append(float(np.median(lum[region])))
+            thumbs.append(thumb(code))
+            previews.append(np.round(np.clip(disp, 0.0, 1.0) * 255.0).astype(np.uint8))
+            plate_points.append(plate_pts)
+            sizes.append(size)
+            rows.append({
+                "id": rec.id, "source": group_key(rec)[0], "frame": rec.frame, "face": rec.face, "track": _track(rec),
+                "sharpness": sharpness(lum, region), "dark_fraction": dark, "clipped_fraction": clipped,
+                "yaw": yaw, "pitch": pitch, "roll": roll, "size_px": size, "crop_scale": scale,
+                "score": float(rec.score), "lum_median": lum_meds[-1],
+            })
     jit = jitter(fs.faces, plate_points, sizes)
     th = np.array(thumbs) if thumbs else np.zeros((0, THUMB * THUMB))
     order = sorted(range(len(fs.faces)), key=lambda i: (group_key(fs.faces[i]), fs.faces[i].frame))
