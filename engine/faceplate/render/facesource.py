@@ -23,6 +23,7 @@ class ShotFace:
     points: np.ndarray  # 468×3 float64 plate pixels
     track: int = 0
     score: float = 1.0
+    selected: bool = True  # chosen by 'faceplate extract --face' (what the model was trained on)
 
     @property
     def area(self) -> float:
@@ -40,14 +41,16 @@ def _face_from_doc(f: dict[str, Any], where: str) -> ShotFace:
     if pts.shape[1] == 2:
         pts = np.hstack([pts, np.zeros((468, 1))])
     track = f.get("track", f.get("track_id", 0))
-    return ShotFace(points=pts, track=int(track if track is not None else 0), score=float(f.get("score", 1.0)))
+    return ShotFace(points=pts, track=int(track if track is not None else 0), score=float(f.get("score", 1.0)),
+                    selected=bool(f.get("selected", True)))
 
 
 def load_alignments(path: Path | str) -> dict[int, list[ShotFace]]:
     """frame -> faces, from an ``alignments.json`` written by ``faceplate extract``.
 
-    Frames listed under ``gaps`` map to an empty list (no face). Frames neither listed nor in the
-    gaps are absent from the result (the caller reports them).
+    Frames listed under ``gaps`` without faces map to an empty list (no face). Frames neither listed
+    nor in the gaps are absent from the result (the caller reports them). Each face keeps extract's
+    ``selected`` flag (true when the file has none).
     """
     doc = load_json(path, ALIGNMENTS_SCHEMA, 1, InputError)
     frames = doc.get("frames")
@@ -91,10 +94,13 @@ def faces_for_frames(path: Path | str, frames: Iterable[int]) -> dict[int, list[
 
 
 def select(faces: list[ShotFace], settings: RenderSettings) -> list[ShotFace]:
-    """The faces to replace per ``--face``: all, the largest, or one track id."""
+    """The faces to replace per ``--face``: selected (by extract), all, the largest, or one track id."""
     if not faces:
         return []
-    if settings.face.strip().lower() == "largest":
+    choice = settings.face.strip().lower()
+    if choice == "selected":
+        return sorted((f for f in faces if f.selected), key=lambda f: f.track)
+    if choice == "largest":
         return [max(faces, key=lambda f: (f.area, -f.track))]
     tid = settings.track_id
     if tid is not None:

@@ -23,8 +23,9 @@ MATTE_MODES = ("both", "learned", "landmark")
 
 RENDER_PARAMS: tuple[Param, ...] = (
     Param("model", "file", "", "Model", "swap model exported by 'faceplate export' (.onnx)"),
-    Param("face", "string", "all", "Face",
-          "which faces to replace: 'all', 'largest', or a track id from the alignments (e.g. 0)"),
+    Param("face", "string", "selected", "Face",
+          "which faces to replace: 'selected' (the faces 'faceplate extract' selected; every face when "
+          "detecting), 'all', 'largest', or a track id from the alignments (e.g. 0)"),
     Param("colour_match", "choice", "reinhard", "Colour match",
           "match the new face's colour to the plate inside the matte, in linear light: none, meanstd "
           "(per channel), reinhard (Oklab mean/std), histogram (per channel)", choices=COLOUR_MATCH_MODES),
@@ -67,7 +68,7 @@ class RenderSettings:
     """Checked render parameters (see :data:`RENDER_PARAMS`)."""
 
     model: str = ""
-    face: str = "all"
+    face: str = "selected"
     colour_match: str = "reinhard"
     colour_amount: float = 1.0
     matte: str = "both"
@@ -84,8 +85,9 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         f = self.face.strip().lower()
-        if f not in ("all", "largest") and not f.lstrip("-").isdigit():
-            raise InputError(f"--face: expected 'all', 'largest' or a track id (integer), found {self.face!r}")
+        if f not in ("selected", "all", "largest") and not f.lstrip("-").isdigit():
+            raise InputError(f"--face: expected 'selected', 'all', 'largest' or a track id (integer), "
+                             f"found {self.face!r}")
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> "RenderSettings":
@@ -107,7 +109,7 @@ class RenderSettings:
     @property
     def track_id(self) -> int | None:
         f = self.face.strip().lower()
-        return None if f in ("all", "largest") else int(f)
+        return None if f in ("selected", "all", "largest") else int(f)
 
 
 def params_json() -> str:
