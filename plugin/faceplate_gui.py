@@ -18,7 +18,14 @@ def _natron():
     return NatronGui.natron
 
 
+_INSTALLED = []
+
+
 def install_menu() -> None:
+    """Add the menu once per session (initGui.py may run from the plug-in path and from ~/.Natron)."""
+    if _INSTALLED:
+        return
+    _INSTALLED.append(True)
     natron = _natron()
     natron.addMenuCommand(MENU + "/Faceplate Swap", "faceplate_gui.create_swap")
     natron.addMenuCommand(MENU + "/Faceplate Mask", "faceplate_gui.create_mask")

@@ -19,7 +19,11 @@ def gui(host, monkeypatch):
     monkeypatch.setattr(NatronEngine, "natron", natron)
     app = NatronGui.GuiApp(natron)
     natron.app = app
-    exec(compile((PLUGIN / "initGui.py").read_text(), "initGui.py", "exec"), {"__name__": "initGui"})
+    import faceplate_gui
+
+    monkeypatch.setattr(faceplate_gui, "_INSTALLED", [])
+    for _ in range(2):  # run from the plug-in path and from ~/.Natron: one menu
+        exec(compile((PLUGIN / "initGui.py").read_text(), "initGui.py", "exec"), {"__name__": "initGui"})
     return natron, app
 
 
