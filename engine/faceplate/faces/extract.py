@@ -262,6 +262,79 @@ def _roi_for(points: np.ndarray, settings: ExtractSettings, offset, shape) -> tu
     return max(0, x0 - mx), max(0, y0 - my), min(w, x1 + mx), min(h, y1 + my)
 
 
+#: longest side of the detector's proxy: the detectors see the frame at 192 px and tiles of half the
+#: frame at 192 px, so 2 × 192 loses nothing they would see (a margin on top)
+DETECT_SIDE = 480
+#: FaceMesh region proxies are area-reduced to this many pixels per FaceMesh input pixel (192 px over
+#: 1.5 × the face): above 1, the model's own warp still samples finer than its input
+MESH_OVERSAMPLE = 1.0
+
+
+def _reduce(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
+    """Area-averaged copy whose longer side is at most ``side``, and its scale (small px per plate px)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    k = min(1.0, side / float(max(h, w)))
+    if k >= 1.0:
+        return rgb, 1.0
+    nw, nh = max(1, int(round(w * k))), max(1, int(round(h * k)))
+    return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA), nw / float(w)
+
+
+def _proxies(config, space: str, arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """sRGB proxies of several H×W×3 arrays through one OCIO call."""
+    if not arrays:
+        return []
+    flat = np.concatenate([a.reshape(-1, 3) for a in arrays])
+    width = 1024  # OCIO through OpenImageIO works per scanline: keep the lines long
+    rows = -(-flat.shape[0] // width)
+    padded = np.zeros((rows * width, 3), np.float32)
+    padded[: flat.shape[0]] = flat
+    conv = config.to_proxy(padded.reshape(rows, width, 3), space).reshape(-1, 3)
+    out, i = [], 0
+    for a in arrays:
+        n = a.shape[0] * a.shape[1]
+        out.append(np.ascontiguousarray(conv[i:i + n].reshape(a.shape)))
+        i += n
+    return out
+
+
+def _region(rgb: np.ndarray, centre, half: float, face_side: float):
+    """The square region ``centre`` ± ``half`` of ``rgb`` (clipped to the frame), area-reduced to what
+    FaceMesh needs for a face of ``face_side`` px; returns (pixels, origin (x, y), scale)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    x0, y0 = int(max(0, np.floor(centre[0] - half))), int(max(0, np.floor(centre[1] - half)))
+    x1, y1 = int(min(w, np.ceil(centre[0] + half))), int(min(h, np.ceil(centre[1] + half)))
+    if x1 <= x0 or y1 <= y0:
+        x0, y0, x1, y1 = 0, 0, w, h
+    region = rgb[y0:y1, x0:x1]
+    k = min(1.0, MESH_OVERSAMPLE * 192.0 / (1.5 * max(face_side, 1.0)))
+    if k < 1.0:
+        nw, nh = max(1, int(round((x1 - x0) * k))), max(1, int(round((y1 - y0) * k)))
+        region = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA)
+        k = nw / float(x1 - x0)
+    return region, (x0, y0), k
+
+
+def _scale_detection(det, k: float):
+    import dataclasses
+
+    if k == 1.0:
+        return det
+    return dataclasses.replace(det, box=np.asarray(det.box, np.float64) * k,
+                               keypoints=np.asarray(det.keypoints, np.float64) * k)
+
+
+def _shift_detection(det, dx: float, dy: float):
+    import dataclasses
+
+    return dataclasses.replace(det, box=np.asarray(det.box, np.float64) + [dx, dy, dx, dy],
+                               keypoints=np.asarray(det.keypoints, np.float64) + [dx, dy])
+
+
 def analyse(source: Source, space: str, config, settings: ExtractSettings, detector, landmarker, timer: _Timer,
             progress: bool = True):
     """Pass 1. Returns (observations per frame, frame infos, ROI cache, sheet thumbnails)."""
@@ -281,35 +354,59 @@ def analyse(source: Source, space: str, config, settings: ExtractSettings, detec
         t = time.perf_counter()
         img, rgb = _read_frame(source, frame)
         t = timer.add("read", t)
-        proxy = config.to_proxy(rgb, space)
-        t = timer.add("colour", t)
+        # The detector sees a reduced proxy (its inputs are 128-192 px, tiles half the frame); FaceMesh
+        # sees area-reduced proxies of the face regions only; each frame's conversions are batched
+        # into one OCIO call where possible (a call has a large fixed cost).
         ox, oy = img.data_window[0], img.data_window[1]
         infos[frame] = _FrameInfo(tuple(img.data_window), tuple(img.display_window), str(img.path))
-        found: list[trk.FaceObs] = []
-        lost = False
-        follow = settings.track and source.is_sequence and prev and prev[0].frame == frame - source.step
+        small, k = _reduce(rgb, DETECT_SIDE)
+        follow = bool(settings.track and source.is_sequence and prev and prev[0].frame == frame - source.step)
+        periodic = bool(settings.detect_every and n % settings.detect_every == 0)
+        want_det = not follow or periodic or frame in sheet_frames
+        regions = []
         if follow:
             for p in prev:
                 local = p.points - [ox, oy, 0.0]
-                lm = landmarker.from_points(proxy, local)
-                if lm.presence >= settings.presence_min and trk.plausible(local, lm.points):
-                    pts = lm.points + [ox, oy, 0.0]
-                    found.append(trk.FaceObs(frame, trk.points_box(pts), float(lm.presence), pts, float(lm.presence),
-                                             source="track"))
-                else:
-                    lost = True
-            t = timer.add("landmarks", t)
-        if not found or lost or (settings.detect_every and n % settings.detect_every == 0) or not follow:
-            dets = detector.detect(proxy)
+                extent = float(max(np.ptp(local[:, 0]), np.ptp(local[:, 1])))
+                centre = (local[:, :2].min(axis=0) + local[:, :2].max(axis=0)) / 2
+                regions.append((local,) + _region(rgb, centre, 1.15 * extent + 4, extent))
+        converted = _proxies(config, space, ([small] if want_det else []) + [r[1] for r in regions])
+        det_proxy = converted.pop(0) if want_det else None
+        t = timer.add("colour", t)
+        found: list[trk.FaceObs] = []
+        lost = False
+        for (local, _, (rx, ry), kk), sub in zip(regions, converted):
+            lm = landmarker.from_points(sub, (local - [rx, ry, 0.0]) * kk)
+            pts_local = lm.points / kk + [rx, ry, 0.0]
+            if lm.presence >= settings.presence_min and trk.plausible(local, pts_local):
+                pts = pts_local + [ox, oy, 0.0]
+                found.append(trk.FaceObs(frame, trk.points_box(pts), float(lm.presence), pts, float(lm.presence),
+                                         source="track"))
+            else:
+                lost = True
+        t = timer.add("landmarks", t)
+        if not found or lost or periodic or not follow:
+            if det_proxy is None:
+                det_proxy = config.to_proxy(small, space)
+                t = timer.add("colour", t)
+            dets = []
+            for d in detector.detect(det_proxy):
+                d = _scale_detection(d, 1.0 / k)
+                if not any(trk.iou(np.asarray(d.box, np.float64) + [ox, oy, ox, oy], o.box) > 0.3 for o in found):
+                    dets.append(d)
             t = timer.add("detect", t)
-            for det in dets:
-                box = np.asarray(det.box, np.float64) + [ox, oy, ox, oy]
-                if any(trk.iou(box, o.box) > 0.3 for o in found):
-                    continue
-                lm = landmarker.from_detection(proxy, det)
+            dregs = []
+            for d in dets:
+                side = float(max(d.box[2] - d.box[0], d.box[3] - d.box[1]))
+                dregs.append((d,) + _region(rgb, (np.asarray(d.box[:2]) + d.box[2:]) / 2, 1.1 * side + 4, side))
+            subs = _proxies(config, space, [r[1] for r in dregs])
+            t = timer.add("colour", t)
+            for (det, _, (rx, ry), kk), sub in zip(dregs, subs):
+                lm = landmarker.from_detection(sub, _scale_detection(_shift_detection(det, -rx, -ry), kk))
                 if lm.presence < settings.presence_min:
                     continue
-                pts = lm.points + [ox, oy, 0.0]
+                pts = lm.points / kk + [rx + ox, ry + oy, 0.0]
+                box = np.asarray(det.box, np.float64) + [ox, oy, ox, oy]
                 found.append(trk.FaceObs(frame, box, float(det.score), pts, float(lm.presence), source="detect"))
             t = timer.add("landmarks", t)
         for i, o in enumerate(found):
@@ -320,8 +417,8 @@ def analyse(source: Source, space: str, config, settings: ExtractSettings, detec
                     cache[(frame, i)] = (roi, (ox + x0, oy + y0))
                     cache_bytes += roi.nbytes
         if frame in sheet_frames:
-            thumb, scale = thumbnail(proxy, (ox, oy))
-            tiles[frame] = SheetTile(f"{frame}", thumb, scale, (ox, oy))
+            thumb, scale = thumbnail(det_proxy, (ox, oy))  # det_proxy exists: sheet frames ask for it
+            tiles[frame] = SheetTile(f"{frame}", thumb, scale * k, (ox, oy))
         if not found:
             log.warning("plate %s, frame %d: no face found (recorded as a gap)", infos[frame].path, frame)
         obs_by_frame[frame] = found
@@ -510,6 +607,15 @@ def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settin
     records: list[FaceRecord] = []
     written = skipped = 0
     bar = Progress("extract: write  ", len(source.files)) if progress else None
+    pending: list[tuple[Path, np.ndarray]] = []  # previews, converted in batches (one OCIO call each)
+
+    def flush() -> None:
+        t0 = time.perf_counter()
+        for (path, _), px in zip(pending, _proxies(config, space, [c for _, c in pending])):
+            write_png(path, to_uint8(px))
+        pending.clear()
+        timer.add("write", t0)
+
     by_frame: dict[int, list] = {}
     for (f, k), o in selected.items():
         by_frame.setdefault(f, []).append((k, o))
@@ -546,20 +652,22 @@ def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settin
             crop = align.warp_to_crop(src_px, m, s.size, offset=off)
             code = enc.encode(crop, space, config)
             ms = masks.landmark_masks(crop_pts, s.size, s.mask)
-            prev8 = to_uint8(config.to_proxy(crop, space))
             t = timer.add("align", t)
             meta = {"faceplate:frame": int(frame), "faceplate:source": source.label,
                     "faceplate:transform": json.dumps(_r(m, 8)), "faceplate:crop_encoding": json.dumps(enc.to_dict())}
             win = (0, 0, s.size, s.size)
             write_image(out / paths["mask"], Image(np.stack([ms[c] for c in MASK_CHANNELS], -1), MASK_CHANNELS, win, win),
                         pixel_type="float", metadata=meta)
-            write_png(out / paths["preview"], prev8)
             write_image(out / paths["image"], Image(code.astype(np.float32), ("R", "G", "B"), win, win),
                         pixel_type="float", metadata=meta)
             timer.add("write", t)
+            pending.append((out / paths["preview"], crop))
+            if len(pending) >= 32:
+                flush()
             written += 1
         if bar:
             bar.step()
+    flush()
     fs = FaceSet(root=out, resolution=s.size, coverage=float(s.coverage), centering=s.centering,
                  plate_colour_space=space, crop_encoding=enc, ocio_config=config.config, faces=records,
                  meta={"tool": "faceplate extract", "source": source.label, "frames": [int(f) for f in source.files],

@@ -1,0 +1,125 @@
+"""Benchmark ``faceplate extract`` on a 1080p scene-linear EXR sequence, next to just reading it.
+
+Makes ``--frames`` (default 12) 1920×1080 ACEScg half-float EXRs from skimage's astronaut (scaled
+2×, moving across the frame) in a temporary folder, then measures, in one run:
+
+* reading the frames only (OpenImageIO, ``faceplate.plates.read_image``): frames per second;
+* ``faceplate extract`` on the same frames (in process, the same code path as the CLI): frames
+  per second, the ratio of the two, and the time per stage (read, colour, detect, landmarks,
+  align, write) from the extractor's own timers;
+* each face model's ONNX time next to the TFLite reference runtime (``bench/face_models.py``'s
+  ``run()``, when present).
+
+    .venv/bin/python bench/extract.py [--frames 12] [--threads 2] [--size 256]
+
+Needs the face-model assets (``faceplate assets build``; ``$FACEPLATE_ASSETS`` honoured).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import faceplate  # noqa: F401  (before onnxruntime: disables its telemetry)
+
+W, H = 1920, 1080
+
+
+def make_plate(folder: Path, frames: int) -> str:
+    import cv2
+    import skimage.data
+
+    from faceplate.colour import ColourConfig
+    from faceplate.plates import Image, write_image
+
+    srgb = skimage.data.astronaut().astype(np.float32) / 255.0
+    lin = ColourConfig().convert(srgb, "sRGB Encoded Rec.709 (sRGB)", "ACEScg")
+    big = cv2.resize(lin, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    for i in range(frames):
+        canvas = np.full((H, W, 3), 0.18, np.float32)
+        x, y = 300 + 12 * i, 30 + 2 * i
+        canvas[y:y + 1024, x:x + 1024] = big[: H - y, : W - x]
+        write_image(folder / f"plate.{1001 + i:04d}.exr",
+                    Image(canvas, ("R", "G", "B"), (0, 0, W, H), (0, 0, W, H)), pixel_type="half")
+    return str(folder / "plate.####.exr")
+
+
+def bench(frames: int, size: int, report=print) -> dict:
+    from faceplate.faces.detect import FaceDetector
+    from faceplate.faces.extract import STAGES, ExtractSettings, extract
+    from faceplate.faces.landmarks import Landmarker
+    from faceplate.plates import Sequence, read_image
+
+    with tempfile.TemporaryDirectory(prefix="faceplate-bench-") as tmp:
+        tmp = Path(tmp)
+        (tmp / "plate").mkdir()
+        pattern = make_plate(tmp / "plate", frames)
+        seq = Sequence(pattern)
+        rng = f"1001-{1000 + frames}"
+        read_image(seq.path(1001))  # warm the file cache and OIIO
+        t0 = time.perf_counter()
+        for f in range(1001, 1001 + frames):
+            read_image(seq.path(f)).rgb()
+        t_read = time.perf_counter() - t0
+        det, lmk = FaceDetector(), Landmarker()  # model loading is not per-frame work
+        t0 = time.perf_counter()
+        res = extract([pattern], tmp / "set", rng, ExtractSettings(size=size), detector=det, landmarker=lmk,
+                      progress=False)
+        t_extract = time.perf_counter() - t0
+        assert res.written == frames, f"expected {frames} faces, wrote {res.written} (gaps {res.gaps})"
+    read_fps, ext_fps = frames / t_read, frames / t_extract
+    report(f"faceplate extract, {frames} frames {W}x{H} ACEScg half EXR, crop {size}px, "
+           f"{os.environ.get('OMP_NUM_THREADS', '?')} threads")
+    report(f"{'':24}{'fps':>8}{'ms/frame':>10}")
+    report(f"{'read only':24}{read_fps:8.2f}{1000 / read_fps:10.1f}")
+    report(f"{'extract':24}{ext_fps:8.2f}{1000 / ext_fps:10.1f}")
+    report(f"{'ratio read/extract':24}{read_fps / ext_fps:8.2f}x")
+    report("")
+    report(f"{'stage':24}{'ms/frame':>10}{'share':>8}")
+    total = sum(res.timings.values())
+    for s in STAGES:
+        v = res.timings.get(s, 0.0)
+        report(f"{s:24}{1000 * v / frames:10.1f}{100 * v / total if total else 0:7.1f}%")
+    report(f"{'(sum of stages)':24}{1000 * total / frames:10.1f}")
+    return {"frames": frames, "read_fps": read_fps, "extract_fps": ext_fps, "ratio": read_fps / ext_fps,
+            "stages_ms": {s: 1000 * res.timings.get(s, 0.0) / frames for s in STAGES}}
+
+
+def face_models(threads: int, report=print) -> list[dict] | None:
+    path = Path(__file__).with_name("face_models.py")
+    if not path.exists():
+        report("bench/face_models.py not found: no per-model ONNX vs TFLite times")
+        return None
+    spec = importlib.util.spec_from_file_location("bench_face_models", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    report("")
+    return mod.run(report, threads=threads, repeats=100)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, default=12)
+    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-models", action="store_true", help="skip the per-model ONNX vs TFLite table")
+    a = p.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
+        os.environ.setdefault(var, str(a.threads))
+    import cv2
+
+    cv2.setNumThreads(a.threads)
+    bench(a.frames, a.size)
+    if not a.no_models:
+        face_models(a.threads)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
