@@ -1,6 +1,8 @@
 import hashlib
 import json
 
+import numpy as np
+
 import pytest
 
 from faceplate.cli.main import main
@@ -47,3 +49,31 @@ def test_cli_errors(faceset_factory, tmp_path, capsys):
     assert main(["faces", "select", str(a.root), "--dedupe", "3", "--out", str(tmp_path / "s.json")]) == 2
     assert "--dedupe" in capsys.readouterr().err
     assert not (tmp_path / "s.json").exists()
+
+
+def test_empty_set_report_and_select(faceset_factory, tmp_path, capsys):
+    e = faceset_factory("empty", [])
+    assert main(["faces", "report", str(e.root), "--out", str(tmp_path / "r")]) == 0
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["sets"]["A"]["faces"] == 0
+    assert main(["faces", "select", str(e.root), "--out", str(tmp_path / "s.json")]) == 2
+    assert "no faces" in capsys.readouterr().err and not (tmp_path / "s.json").exists()
+
+
+def test_contact_sheet_pages_and_3d_landmarks(faceset_factory, tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
+    from faceplate.curate import report
+    from faceplate.curate.measures import measure_faceset
+
+    fs = faceset_factory("pages", [dict(frame=f, texture=f % 5, yaw=5.0 * f) for f in range(5)])
+    for rec in fs.faces:  # extract may also store z: a third column must not change anything
+        rec.landmarks = [[x, y, 0.5] for x, y in rec.landmarks]
+    fs.save()
+    before = [r["yaw"] for r in measure_faceset(FaceSet.load(fs.root)).rows]
+    monkeypatch.setattr(report, "PAGE", 2)
+    assert main(["faces", "report", str(fs.root), "--out", str(tmp_path / "r"), "--sort", "yaw"]) == 0
+    names = sorted(p.name for p in (tmp_path / "r").glob("contact_A*.png"))
+    assert names == ["contact_A.png", "contact_A_2.png", "contact_A_3.png"]
+    with PILImage.open(tmp_path / "r" / "contact_A_3.png") as im:
+        assert im.size[0] >= 2 * 96
+    assert np.allclose(before, [5.0 * f for f in range(5)], atol=4.0)

@@ -75,6 +75,8 @@ def select(sm: SetMeasures, criteria: Criteria) -> tuple[list[str], dict[str, li
 
 def write_selection(path: Path | str, sm: SetMeasures, criteria: Criteria) -> dict[str, Any]:
     """Select and write ``path`` (atomically); refuse a selection that would keep no face."""
+    if not sm.rows:
+        raise FaceSetError(f"selection {path}: face set {sm.faceset.root} has no faces to select from")
     kept, reasons = select(sm, criteria)
     if not kept:
         raise FaceSetError(
