@@ -188,13 +188,20 @@ def activate(group) -> str:
                                                           s["client_args"], s["timeout"]))
     run.getParam("validate").setValue(True)
     comp = bool(s["values"].get("comp"))
-    for read_name, pattern, plate in (("ReadLive", paths["passes"], None),
-                                      ("ReadPrerendered", s["prerendered"], s["plate"] or None)):
-        bridge.drop_placeholders(pattern, keep=(s["first"], s["first"] + 1))
+    plate = bridge.hashes(s["plate"]) if s["plate"] else paths["plate"]
+    problems = []
+    for read_name, pattern in (("ReadLive", paths["passes"]), ("ReadPrerendered", s["prerendered"])):
+        own = os.path.abspath(pattern).startswith(os.path.abspath(s["work"]) + os.sep)
+        if own:  # placeholders only where no other process writes passes (farm chunks share folders)
+            bridge.drop_placeholders(pattern, keep=(s["first"], s["first"] + 1))
         frames = bridge.frames_on_disk(pattern)
-        if len(frames) < 2:
+        if len(frames) < 2 and own:
             bridge.ensure_placeholders(pattern, s["first"], comp, plate)
             frames = bridge.frames_on_disk(pattern)
+        if len(frames) < 2:
+            problems.append("{}: {} frame(s) of {} on disk; a Read needs two to learn the layers".format(
+                read_name, len(frames), pattern))
+            frames = [s["first"], s["last"]]
         read = group.getNode(read_name)
         fname = read.getParam("filename")
         fname.setValue(pattern)
@@ -207,6 +214,8 @@ def activate(group) -> str:
         group.getNode("OutputSwitch").getParam("which").setValue(bridge.OUTPUTS.index(s["output"]))
     if bridge.engine_python() is None:
         return "engine not found; " + bridge.INSTALL_HINT
+    if problems and s["source"] == "prerendered":
+        return "error: " + problems[-1]
     return bridge.last_message(paths["log"]) or "ready ({} path)".format(s["source"])
 
 

@@ -260,8 +260,18 @@ def frame_path(pattern: str, frame: int) -> str:
     return pattern
 
 
+def hashes(pattern: str) -> str:
+    """``plate.%04d.exr`` -> ``plate.####.exr`` (other patterns unchanged)."""
+    m = re.search(r"%0?(\d*)d", os.path.basename(pattern))
+    if not m:
+        return pattern
+    folder, name = os.path.split(pattern)
+    return os.path.join(folder, name[:m.start()] + "#" * max(1, int(m.group(1) or 1)) + name[m.end():])
+
+
 def frames_on_disk(pattern: str) -> list:
-    """Frame numbers whose file exists for a ``####`` pattern."""
+    """Frame numbers whose file exists for a ``####`` (or ``%04d``) pattern."""
+    pattern = hashes(pattern)
     m = re.search(r"#+", pattern)
     if not m:
         return []

@@ -29,7 +29,8 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
     node.connectInput(0, read)
     import faceplate_node
 
-    work = os.path.join(os.path.dirname(os.path.abspath(out)), ".faceplate")
+    # one work folder per chunk: parallel chunks never touch each other's passes or placeholders
+    work = os.path.join(os.path.dirname(os.path.abspath(out)), ".faceplate", "{}-{}".format(first, last))
     one_job = passes is None
     passes = passes or os.path.join(work, "passes.####.exr")
     knobs = {"model": model, "alignments": alignments, "plateFile": plate, "workFolder": work,

@@ -70,7 +70,7 @@ def test_one_job_renders_passes_in_before_frame_render(host, tmp_path, material,
                           "FACEPLATE_FRAMES": "%d-%d" % (shot.frames[0], shot.frames[-1]), "FACEPLATE_OUT": str(out),
                           "FACEPLATE_ALIGNMENTS": str(shot.alignments)}, monkeypatch)
     assert rc == 0
-    work = tmp_path / ".faceplate"
+    work = tmp_path / ".faceplate" / ("%d-%d" % (shot.frames[0], shot.frames[-1]))
     from faceplate.plates import read_image
 
     for f in shot.frames:

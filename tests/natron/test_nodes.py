@@ -280,3 +280,60 @@ def test_gui_pyplug_would_be_skipped_by_the_renderer(host, tmp_path, monkeypatch
     natron.appendToNatronPath(str(tmp_path))
     assert "x.GuiPlug" not in natron.getPluginIDs()
     assert app.createNode("x.GuiPlug") is None
+
+
+def test_no_placeholders_in_a_shared_passes_folder(host, tmp_path):
+    """Farm chunks share the passes folder: a node never writes placeholders outside its work folder."""
+    import faceplate_bridge as bridge
+
+    natron, app = host
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    bridge.write_placeholder(str(shared / "passes.1001.exr"))  # one frame, e.g. a one-frame chunk
+    group = app.createNode(SWAP_ID)
+    group.user_edit("prerenderedPasses", str(shared / "passes.####.exr"))
+    group.user_edit("source", 1)
+    assert sorted(os.listdir(shared)) == ["passes.1001.exr"]
+    status = group.getParam("status").getValue()
+    assert status.startswith("error:") and "needs two" in status and str(shared) in status
+
+
+def test_patterns_with_printf_tokens(tmp_path):
+    import faceplate_bridge as bridge
+
+    for f in (9, 10, 11):
+        (tmp_path / ("p.%04d.exr" % f)).write_bytes(b"")
+    (tmp_path / "p.12.exr").write_bytes(b"")  # not padded like the others: still a frame
+    assert bridge.hashes(str(tmp_path / "p.%04d.exr")) == str(tmp_path / "p.####.exr")
+    assert bridge.frames_on_disk(str(tmp_path / "p.%04d.exr")) == [9, 10, 11, 12]
+    assert bridge.frame_path(str(tmp_path / "p.####.exr"), 7) == str(tmp_path / "p.0007.exr")
+    assert bridge.frame_path(str(tmp_path / "p.%04d.exr"), 7) == str(tmp_path / "p.0007.exr")
+
+
+def test_engine_environment_drops_natron_python_and_keeps_ocio():
+    import faceplate_bridge as bridge
+
+    env = bridge.engine_env({"PYTHONPATH": "/natron/lib", "PYTHONHOME": "/natron", "PYTHONNOUSERSITE": "1",
+                             "OCIO": "/show/config.ocio", "PATH": "/usr/bin"})
+    assert env == {"OCIO": "/show/config.ocio", "PATH": "/usr/bin"}
+
+
+def test_param_args_match_both_command_lines():
+    """The batch CLI parses the 'cli' flags; the client's parser takes the 'client' ones."""
+    import faceplate_bridge as bridge
+    from faceplate.cli.main import build_parser
+    from faceplate.client import parse_args
+    from faceplate.render.settings import RENDER_PARAMS
+
+    params = bridge.load_params()
+    values = {p["name"]: p["default"] for p in params}
+    values.update({"model": "/m.onnx", "comp": True, "erode": 3.5, "colour_match": "histogram"})
+    cli = build_parser().parse_args(["render", "p.####.exr", "--out", "o.####.exr"] + bridge.param_args(params, values))
+    client = parse_args(["render", "--plate", "p.####.exr", "--frame", "1", "--out", "o.####.exr"]
+                        + bridge.param_args(params, values, "client"))
+    for p in RENDER_PARAMS:
+        if p.name == "model":
+            assert cli.model == client["model"] == "/m.onnx"
+            continue
+        assert p.check(getattr(cli, p.name)) == values[p.name], p.name
+        assert p.check(client["settings"][p.name]) == values[p.name], p.name
