@@ -219,6 +219,33 @@ def activate(group) -> str:
     return bridge.last_message(paths["log"]) or "ready ({} path)".format(s["source"])
 
 
+_WATCHED = set()
+WATCH_MS = 3000
+
+
+def watch_status(group) -> None:
+    """In the GUI, keep *Status* showing the engine's last message for this node (live renders log
+    from RunScript, outside any callback). One Qt timer chain per node; stops when the node is gone."""
+    import NatronEngine
+
+    work = _value(group, "workFolder", "")
+    if not work or work in _WATCHED or NatronEngine.natron.isBackground():
+        return
+
+    def tick():
+        try:
+            text = bridge.last_message(bridge.node_paths(_value(group, "workFolder", work))["log"])
+            if text and group.getParam("status").getValue() != text[:500]:
+                set_status(group, text)
+        except Exception:  # noqa: BLE001 - the node was deleted: stop watching
+            _WATCHED.discard(work)
+            return
+        bridge.call_later(WATCH_MS, tick)
+
+    if bridge.call_later(WATCH_MS, tick):
+        _WATCHED.add(work)
+
+
 def _guarded(group, fn, *args):
     try:
         text = fn(group, *args)
@@ -293,6 +320,7 @@ def on_param_changed(thisParam, thisNode, thisGroup, app, userEdited):
         _guarded(thisNode, refresh)
     else:
         _guarded(thisNode, activate)
+    _guarded(thisNode, lambda g: watch_status(g))
 
 
 def on_input_changed(inputIndex, thisNode, thisGroup, app):
@@ -310,3 +338,4 @@ def on_input_changed(inputIndex, thisNode, thisGroup, app):
 
 def after_node_created(thisNode, app, userEdited):
     _guarded(thisNode, activate)
+    _guarded(thisNode, lambda g: watch_status(g))

@@ -337,3 +337,27 @@ def test_param_args_match_both_command_lines():
             continue
         assert p.check(getattr(cli, p.name)) == values[p.name], p.name
         assert p.check(client["settings"][p.name]) == values[p.name], p.name
+
+
+def test_status_follows_the_engine_log_in_the_gui(host, tmp_path, monkeypatch):
+    import faceplate_bridge as bridge
+    import faceplate_node
+
+    natron, app = host
+    timers = []
+    monkeypatch.setattr(bridge, "call_later", lambda ms, fn: timers.append(fn) or True)
+    group = app.createNode(SWAP_ID)
+    group.user_edit("erode", 1.0)
+    assert timers == []  # no GUI (NatronRenderer): nothing to watch
+    natron.background = False
+    monkeypatch.setattr(faceplate_node, "_WATCHED", set())
+    group = app.createNode(SWAP_ID)
+    group.user_edit("erode", 1.0)
+    group.user_edit("feather", 2.0)
+    assert len(timers) == 1  # one watcher per node
+    log = os.path.join(group.getParam("workFolder").getValue(), "faceplate.log")
+    with open(log, "a") as f:
+        f.write("2026-01-01T00:00:00Z faceplate client: error: frame 7: model x.onnx: file not found\n")
+    timers.pop()()
+    assert group.getParam("status").getValue().endswith("frame 7: model x.onnx: file not found")
+    assert len(timers) == 1  # re-armed
