@@ -25,6 +25,10 @@ def test_sharpness_is_linear_light_and_exposure_independent():
     assert abs(measures.sharpness(code, region) - a) > 0.05 * a
     with pytest.raises(InputError, match="same shape"):
         measures.sharpness(lum, region[:10])
+    bad = lum.copy()
+    bad[3, 3] = np.inf
+    with pytest.raises(InputError, match="NaN/Inf"):
+        measures.sharpness(bad, region)
 
 
 def test_exposure_dark_and_clipped(faceset_factory):
@@ -66,6 +70,8 @@ def test_duplicate_clusters_threshold():
     thumbs = thumbs / np.linalg.norm(thumbs, axis=1, keepdims=True)
     assert list(measures.duplicate_clusters(thumbs, [0, 1, 2], 0.1)) == [0, 0, 1]
     assert list(measures.duplicate_clusters(thumbs, [0, 1, 2], 0.0)) == [0, 1, 2]
+    # only the latest `window` clusters are compared: face 1 no longer sees face 0's cluster
+    assert list(measures.duplicate_clusters(thumbs, [0, 2, 1], 0.1, window=1)) == [0, 2, 1]
     with pytest.raises(InputError, match="dedupe"):
         measures.duplicate_clusters(thumbs, [0, 1, 2], 2.0)
 

@@ -69,3 +69,9 @@ def test_mixing_colour_settings_refused(faceset_factory):
     assert str(a.root) in msg and str(b.root) in msg
     assert "faceplate extract /stills/biden.jpg" in msg and "--crop-transfer acescct" in msg
     check_same_colour(a, faceset_factory("C", [dict(frame=1)], space="ACEScg"))  # same crops, other plate space: fine
+    # The report says so too, with the same message.
+    out = a.root.parent / "rep"
+    assert main(["faces", "report", str(a.root), "--against", str(b.root), "--out", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["colour_check"] == {"trainable_together": False, "message": msg}
+    assert "REFUSED by training" in (out / "summary.md").read_text()

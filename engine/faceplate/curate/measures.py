@@ -100,6 +100,8 @@ def sharpness(lum: np.ndarray, region: np.ndarray) -> float:
     lum = np.asarray(lum, dtype=np.float32)
     if lum.ndim != 2 or region.shape != lum.shape:
         raise InputError(f"sharpness: expected H×W luminance and a mask of the same shape, found {lum.shape}, {region.shape}")
+    if not np.isfinite(lum).all():
+        raise InputError(f"sharpness: expected finite luminance, found {int((~np.isfinite(lum)).sum())} NaN/Inf value(s)")
     lap = cv2.Laplacian(lum, cv2.CV_32F, ksize=1)
     inner = region.copy()  # the Laplacian at the crop border sees the padding
     inner[[0, -1], :] = False
@@ -161,11 +163,12 @@ def convert_many(arrays: list[np.ndarray], src: str, dsts: list[str], config: Co
             pos += n
     return out  # type: ignore[return-value]
 
-def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float) -> np.ndarray:
+def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float, window: int = 256) -> np.ndarray:
     """Cluster index per face: a face joins the first cluster whose first face is within ``threshold``.
 
     Distance is ``‖a − b‖ / √2`` of unit descriptors (0 identical, ~1 unrelated); faces are visited
-    in ``order`` (source, track, frame), so a static stretch of a shot becomes one cluster.
+    in ``order`` (source, track, frame), so a static stretch of a shot becomes one cluster. A face is
+    compared with the latest ``window`` clusters only, which keeps big sets linear in time.
     """
     if not 0 <= threshold <= 1:
         raise InputError(f"--dedupe: expected a distance in [0, 1], found {threshold}")
@@ -173,10 +176,11 @@ def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float) -
     leaders: list[int] = []
     for i in order:
         if leaders:
-            d = np.linalg.norm(thumbs[leaders] - thumbs[i], axis=1) / math.sqrt(2.0)
+            recent = leaders[-window:]
+            d = np.linalg.norm(thumbs[recent] - thumbs[i], axis=1) / math.sqrt(2.0)
             j = int(np.argmin(d))
             if d[j] <= threshold:
-                labels[i] = labels[leaders[j]]
+                labels[i] = labels[recent[j]]
                 continue
         labels[i] = len(leaders)
         leaders.append(i)

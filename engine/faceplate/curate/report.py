@@ -22,7 +22,7 @@ import numpy as np
 
 from faceplate.curate import coverage as cov_mod
 from faceplate.curate.measures import MEASURES, PREVIEW, SetMeasures
-from faceplate.errors import InputError
+from faceplate.errors import FaceSetError, InputError
 from faceplate.jsonio import dump_json
 from faceplate.plates.atomic import atomic_path, check_writable_folder, write_text_atomic
 
@@ -128,6 +128,10 @@ def _summary_md(doc: dict[str, Any]) -> str:
             f"holding {s['faces_in_duplicate_clusters']} faces",
             "",
         ]
+    chk = doc.get("colour_check")
+    if chk:
+        lines += ["## Colour check", ("- A and B can be trained together (" + chk["message"] + ")") if chk["trainable_together"]
+                  else f"- REFUSED by training: {chk['message']}", ""]
     cov = doc.get("coverage")
     if cov and cov.get("b_counts") is not None:
         lines += [f"## Pose coverage of A by B", f"- A faces in poses B lacks: {cov['a_faces_in_missing_cells']}"]
@@ -169,6 +173,15 @@ def write_report(a: SetMeasures, out_dir: Path | str, b: SetMeasures | None = No
     cov_mod.plot(cov, a_yaw, a_pitch, out_dir / "coverage.png", a.faceset.root.name,
                  None if b is None else b.faceset.root.name, b_yaw, b_pitch)
     files += ["coverage.png", "report.json", "summary.md"]
+    colour = None
+    if b is not None:
+        from faceplate.faces.faceset import check_same_colour
+
+        try:
+            check_same_colour(a.faceset, b.faceset)
+            colour = {"trainable_together": True, "message": "same crop encoding and geometry"}
+        except FaceSetError as exc:
+            colour = {"trainable_together": False, "message": str(exc)}
     doc: dict[str, Any] = {
         "schema": SCHEMA,
         "version": VERSION,
@@ -177,6 +190,7 @@ def write_report(a: SetMeasures, out_dir: Path | str, b: SetMeasures | None = No
         "sets": {"A": a.summary, **({"B": b.summary} if b is not None else {})},
         "faces": {"A": a.rows, **({"B": b.rows} if b is not None else {})},
         "coverage": cov.to_doc(a_ids),
+        "colour_check": colour,
         "selection": None,
         "files": files,
     }
