@@ -73,6 +73,15 @@ def draw_tile(tile: SheetTile) -> np.ndarray:
     from faceplate.faces import masks
 
     img = tile.thumb.copy()
+    tint = img.copy()
+    for face in tile.faces:  # the face masks, tinted
+        if face.get("selected", True):
+            p = (np.asarray(face["points"], np.float64)[:, :2] - tile.offset) * tile.scale
+            for loop, colour in ((masks.FACE_OVAL, _YELLOW), (masks.RIGHT_EYE, _CYAN), (masks.LEFT_EYE, _CYAN),
+                                 (masks.LIPS, _MAGENTA)):
+                hull = cv2.convexHull(p[list(loop)].astype(np.float32)).reshape(-1, 2)
+                cv2.fillConvexPoly(tint, np.round((hull - 0.5) * 16).astype(np.int32), colour, cv2.LINE_AA, shift=4)
+    img = cv2.addWeighted(img, 0.75, tint, 0.25, 0.0)
     for face in tile.faces:
         p = (np.asarray(face["points"], np.float64)[:, :2] - tile.offset) * tile.scale
         if not face.get("selected", True):
