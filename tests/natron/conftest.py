@@ -1,20 +1,13 @@
 """Fixtures for the Natron side: the fake NatronEngine on sys.path, a fresh host per test."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-FAKE = Path(__file__).resolve().parent / "fake_natron"
-PLUGIN = ROOT / "plugin"
-NODES = ROOT / "nodes"
-
-for _p in (FAKE, PLUGIN, NODES):
-    if str(_p) not in sys.path:
-        sys.path.insert(0, str(_p))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from natron_env import PLUGIN  # noqa: E402  (puts the fake NatronEngine, plugin/ and nodes/ on sys.path)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from natron_env import ROOT
 from test_live_path import ENGINE_PY, material, sock_dir  # noqa: F401  (fixtures)
 
 SCRIPT = ROOT / "install" / "farm" / "render_swap.py"

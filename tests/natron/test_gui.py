@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from conftest import PLUGIN
+from natron_env import PLUGIN
 
 
 @pytest.fixture

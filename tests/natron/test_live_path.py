@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import PLUGIN, ROOT
+from natron_env import PLUGIN, ROOT
 
 SWAP_ID = "io.faceplate.FaceplateSwap"
 ENGINE_PY = sys.executable

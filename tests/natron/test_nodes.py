@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import NODES, PLUGIN, ROOT
+from natron_env import NODES, PLUGIN, ROOT
 
 import NatronEngine  # the fake (tests/natron/fake_natron)
 
