@@ -73,6 +73,7 @@ def bench(frames: int, size: int, report=print) -> dict:
                       progress=False)
         t_extract = time.perf_counter() - t0
         assert res.written == frames, f"expected {frames} faces, wrote {res.written} (gaps {res.gaps})"
+        jitter = landmark_jitter(res.alignments)
     read_fps, ext_fps = frames / t_read, frames / t_extract
     report(f"faceplate extract, {frames} frames {W}x{H} ACEScg half EXR, crop {size}px, "
            f"{os.environ.get('OMP_NUM_THREADS', '?')} threads")
@@ -87,8 +88,29 @@ def bench(frames: int, size: int, report=print) -> dict:
         v = res.timings.get(s, 0.0)
         report(f"{s:24}{1000 * v / frames:10.1f}{100 * v / total if total else 0:7.1f}%")
     report(f"{'(sum of stages)':24}{1000 * total / frames:10.1f}")
+    report("")
+    report("landmark jitter (RMS 2nd difference over frames, px; the plate moves at constant speed, so 0 is exact)")
+    report(f"{'raw FaceMesh':24}{jitter[0]:8.3f}")
+    report(f"{'smoothed':24}{jitter[1]:8.3f}   ratio {jitter[1] / jitter[0] if jitter[0] else float('nan'):.2f}")
     return {"frames": frames, "read_fps": read_fps, "extract_fps": ext_fps, "ratio": read_fps / ext_fps,
             "stages_ms": {s: 1000 * res.timings.get(s, 0.0) / frames for s in STAGES}}
+
+
+def landmark_jitter(alignments: Path) -> tuple[float, float]:
+    """RMS second difference (px) of the chosen face's raw and smoothed landmarks over the shot."""
+    import json
+
+    doc = json.loads(Path(alignments).read_text())
+    raw, smooth = [], []
+    for key in sorted(doc["frames"], key=int):
+        faces = [f for f in doc["frames"][key]["faces"] if f["selected"]]
+        if faces:
+            raw.append(np.asarray(faces[0]["landmarks_raw"])[:, :2])
+            smooth.append(np.asarray(faces[0]["landmarks"])[:, :2])
+    def acc(a):
+        a = np.stack(a)
+        return float(np.sqrt(((a[2:] - 2 * a[1:-1] + a[:-2]) ** 2).sum(-1).mean())) if len(a) > 2 else float("nan")
+    return acc(raw), acc(smooth)
 
 
 def face_models(threads: int, report=print) -> list[dict] | None:
