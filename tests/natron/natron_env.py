@@ -1,8 +1,14 @@
-"""Paths of the Natron side, and the fake NatronEngine put on ``sys.path`` (imported by the tests)."""
+"""Paths of the Natron side, the fake NatronEngine put on ``sys.path``, and the ``host`` fixture.
+
+Not a conftest.py: other test folders import their own ``conftest`` by name, and a second one here
+would shadow theirs.
+"""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = Path(__file__).resolve().parent / "fake_natron"
@@ -12,3 +18,19 @@ NODES = ROOT / "nodes"
 for _p in (FAKE, PLUGIN, NODES):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
+
+
+@pytest.fixture
+def host(monkeypatch, tmp_path):
+    """A fresh fake Natron with our plug-in folder on NATRON_PLUGIN_PATH and init.py run."""
+    import NatronEngine
+
+    natron = NatronEngine.PyCoreApplication()
+    monkeypatch.setattr(NatronEngine, "natron", natron)
+    monkeypatch.setenv("NATRON_PLUGIN_PATH", str(PLUGIN))
+    monkeypatch.setenv("FACEPLATE_NATRON_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    code = compile((PLUGIN / "init.py").read_text(), str(PLUGIN / "init.py"), "exec")
+    exec(code, {"__name__": "init", "__file__": str(PLUGIN / "init.py")})
+    app = NatronEngine.App(natron)
+    return natron, app

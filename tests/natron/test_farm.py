@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from natron_env import ROOT
+from natron_env import host, ROOT  # noqa: F401  (host: fixture)
 from test_live_path import ENGINE_PY, material, sock_dir  # noqa: F401  (fixtures)
 
 SCRIPT = ROOT / "install" / "farm" / "render_swap.py"

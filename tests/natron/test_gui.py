@@ -5,7 +5,7 @@ import shlex
 
 import pytest
 
-from natron_env import PLUGIN
+from natron_env import host, PLUGIN  # noqa: F401  (host: fixture)
 
 
 @pytest.fixture

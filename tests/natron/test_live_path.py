@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from natron_env import PLUGIN, ROOT
+from natron_env import host, PLUGIN, ROOT  # noqa: F401  (host: fixture)
 
 SWAP_ID = "io.faceplate.FaceplateSwap"
 ENGINE_PY = sys.executable

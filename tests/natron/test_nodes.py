@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from natron_env import NODES, PLUGIN, ROOT
+from natron_env import host, NODES, PLUGIN, ROOT  # noqa: F401  (host: fixture)
 
 import NatronEngine  # the fake (tests/natron/fake_natron)
 
