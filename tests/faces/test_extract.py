@@ -33,11 +33,14 @@ def plate_frame(lin: np.ndarray, frame: int) -> np.ndarray:
 
 @pytest.fixture
 def shot(tmp_path, astronaut):
-    """plate.####.exr frames 1-4; frame 3 has no face (a smooth gradient)."""
+    """plate.####.exr frames 1-4; frame 3 has no face (a smooth gradient); frame 4's data window
+    starts at (10, 5) inside a 530×520 display window."""
     d = tmp_path / "plate"
     d.mkdir()
-    for f in (1, 2, 4):
+    for f in (1, 2):
         write_exr(d / f"plate.{f:04d}.exr", plate_frame(astronaut.acescg, f))
+    write_image(d / "plate.0004.exr", Image(plate_frame(astronaut.acescg, 4), ("R", "G", "B"), (10, 5, 512, 512),
+                                            (0, 0, 530, 520)), pixel_type="float")
     yy, xx = np.mgrid[0:512, 0:512].astype(np.float32) / 512
     write_exr(d / "plate.0003.exr", np.stack([xx, yy, xx * yy], -1) * 0.4)
     return d / "plate.####.exr"
@@ -66,10 +69,11 @@ def test_extract_sequence_end_to_end(face_assets, shot, astronaut, tmp_path, cap
     # the face and its landmarks are where the astronaut's are (eye corners ~ (195, 100), (255, 104))
     pts = np.asarray(f1["landmarks"])
     assert np.hypot(*(pts[33, :2] - (195, 100))) < 6 and np.hypot(*(pts[263, :2] - (255, 104))) < 6
-    # tracked across the gap, moving SHIFT px per frame
+    # tracked across the gap, moving SHIFT px per frame; frame 4's data window offset is honoured
     p4 = np.asarray(doc["frames"]["4"]["faces"][0]["landmarks"])
-    assert doc["frames"]["4"]["faces"][0]["track"] == 0
-    assert abs((p4[:, 0] - pts[:, 0]).mean() - 3 * SHIFT) < 1.5
+    assert doc["frames"]["4"]["faces"][0]["track"] == 0 and doc["frames"]["4"]["data_window"] == [10, 5, 512, 512]
+    assert abs((p4[:, 0] - pts[:, 0]).mean() - (3 * SHIFT + 10)) < 1.5
+    assert abs((p4[:, 1] - pts[:, 1]).mean() - 5) < 1.5
     # files: crop code values in [0, 1], masks face/eyes/mouth, previews, contact sheet
     code, msk = fs.read_face(fs.faces[0])
     assert code.shape == (256, 256, 3) and 0.0 <= code.min() and code.max() <= 1.0
@@ -77,23 +81,25 @@ def test_extract_sequence_end_to_end(face_assets, shot, astronaut, tmp_path, cap
     assert set(read_image(out / fs.faces[0].mask).channels) == {"face", "eyes", "mouth"}
     assert (out / fs.faces[0].extra["preview"]).stat().st_size > 1000
     assert (out / "contact_sheet.png").stat().st_size > 1000
-    # crop -> decode -> inverse warp reproduces the plate inside the face
-    cfg = ColourConfig()
-    rec = fs.faces[0]
-    m = np.asarray(rec.transform)
-    lin = fs.crop_encoding.decode(code, "ACEScg", cfg)
-    plate = read_image(shot.parent / "plate.0001.exr").rgb()
-    back = align.paste_back(plate, lin, m)
-    face = np.asarray(rec.landmarks)
+    # crop -> decode -> inverse warp reproduces the plate inside the face, outside stays bit-exact
     from faceplate.faces import masks as masks_mod
 
-    inside_crop = masks_mod.face_hull(face, 256)
-    _, valid = align.warp_from_crop(inside_crop, m, plate.shape[:2])
-    inside_plate, _ = align.warp_from_crop(inside_crop, m, plate.shape[:2], interpolation="linear")
-    sel = (inside_plate > 0.99) & (valid == 1)
-    rel = np.abs(back[sel] - plate[sel]) / (np.abs(plate[sel]) + 0.02)
-    assert np.median(rel) < 0.03, np.median(rel)
-    assert np.array_equal(back[valid == 0], plate[valid == 0])  # outside: bit-exact (HDR, negatives)
+    cfg = ColourConfig()
+    for rec in (fs.faces[0], fs.faces[2]):  # frame 1, and frame 4 with its data window offset
+        code, _ = fs.read_face(rec)
+        m = np.asarray(rec.transform)
+        lin = fs.crop_encoding.decode(code, "ACEScg", cfg)
+        img = read_image(shot.parent / f"plate.{rec.frame:04d}.exr")
+        plate, off = img.rgb(), img.data_window[:2]
+        back = align.paste_back(plate, lin, m, offset=off)
+        hull = masks_mod.face_hull(np.asarray(rec.landmarks), 256)
+        inside_plate, valid = align.warp_from_crop(hull, m, plate.shape[:2], offset=off, interpolation="linear")
+        sel = (inside_plate > 0.99) & (valid == 1)
+        assert sel.sum() > 5000
+        rel = np.abs(back[sel] - plate[sel]) / (np.abs(plate[sel]) + 0.02)
+        assert np.median(rel) < 0.03, np.median(rel)
+        assert np.array_equal(back[valid == 0], plate[valid == 0])  # HDR and negatives untouched
+        assert plate[valid == 0].max() > 1.0 and plate[valid == 0].min() < 0.0
 
 
 def test_extract_resumes_and_refuses_other_settings(face_assets, shot, tmp_path):
