@@ -270,3 +270,23 @@ def test_reduced_face_regions_give_the_full_resolution_landmarks(face_assets, as
             assert k == 1.0 and err.max() < 1e-4
         else:
             assert k < 0.7 and err.mean() < 0.005 and err.max() < 0.01, (err.mean(), err.max())
+
+
+def test_redetects_after_a_cut(face_assets, astronaut, tmp_path):
+    """Frames 1-2 follow the face from the previous landmarks; at frame 3 the face jumps 200 px (a
+    cut): the followed landmarks are implausible or absent, the detector runs again and a new track
+    starts where the face now is."""
+    from faceplate.faces.extract import ExtractSettings, extract, load_alignments
+
+    d = tmp_path / "cut"
+    d.mkdir()
+    for f in (1, 2, 3):
+        write_exr(d / f"c.{f:04d}.exr", np.roll(astronaut.acescg, 200 if f == 3 else 2 * f, axis=1))
+    res = extract([str(d / "c.####.exr")], tmp_path / "set", "1-3", ExtractSettings(size=64, face="all",
+                                                                                     detect_every=0), progress=False)
+    doc = load_alignments(res.alignments)
+    f1, f2, f3 = (doc["frames"][str(f)]["faces"] for f in (1, 2, 3))
+    assert [f["source"] for f in f1] == ["detect"] and [f["source"] for f in f2] == ["track"]
+    assert len(f3) == 1 and f3[0]["source"] == "detect" and f3[0]["track"] != f1[0]["track"]
+    assert abs(np.asarray(f3[0]["landmarks"])[33, 0] - np.asarray(f1[0]["landmarks"])[33, 0] - 198) < 4
+    assert res.written == 3 and not res.gaps
