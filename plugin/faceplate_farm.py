@@ -21,6 +21,14 @@ JOB = {}
 def build(app, plate: str, model: str, first: int, last: int, out: str, passes: str | None = None,
           alignments: str = "", colour_space: str = "scene_linear", extra: dict | None = None):
     """The comp graph; ``passes`` given = two-job mode (read them), else one-job (render per frame)."""
+    if passes is not None:  # two-job mode: job 1 must have written every frame of this chunk
+        on_disk = set(bridge.frames_on_disk(passes))
+        missing = [f for f in range(first, last + 1) if f not in on_disk
+                   or bridge.is_placeholder(bridge.frame_path(passes, f))]
+        if missing:
+            raise RuntimeError("passes {}: {} frame(s) of {}-{} missing (first: {}); run the engine job "
+                               "('faceplate render') for this chunk first".format(passes, len(missing), first, last,
+                                                                                 missing[0]))
     read = app.createReader(plate)
     read.getParam("ocioInputSpace").setValue(colour_space)
     node = app.createNode("io.faceplate.FaceplateSwap")

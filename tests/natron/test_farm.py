@@ -95,3 +95,24 @@ def test_missing_settings_are_named(host, monkeypatch):
     for k in ("FACEPLATE_PLATE", "FACEPLATE_MODEL", "FACEPLATE_FRAMES", "FACEPLATE_OUT"):
         monkeypatch.delenv(k, raising=False)
     assert run_script(app, {}, monkeypatch) == 2
+
+
+def test_two_job_mode_names_missing_passes(host, tmp_path, material, monkeypatch):
+    natron, app = host
+    shot, model = material
+    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(model),
+                          "FACEPLATE_FRAMES": "%d-%d" % (shot.frames[0], shot.frames[-1]),
+                          "FACEPLATE_OUT": str(tmp_path / "comp.####.exr"),
+                          "FACEPLATE_PASSES": str(tmp_path / "none" / "passes.####.exr")}, monkeypatch)
+    assert rc == 1
+    assert app.renders == []  # nothing rendered without the passes
+
+
+def test_two_jobs_script_runs_job_one_then_needs_natron(tmp_path, material):
+    shot, model = material
+    env = dict(os.environ, FACEPLATE_ENGINE_PYTHON=ENGINE_PY, NATRON_RENDERER=str(tmp_path / "no-NatronRenderer"))
+    r = subprocess.run(["bash", str(ROOT / "install" / "farm" / "two_jobs.sh"), shot.plate, str(model),
+                        str(shot.frames[0]), str(shot.frames[-1]), str(tmp_path / "out"), str(shot.alignments)],
+                       env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 127 and "NatronRenderer" in r.stderr
+    assert sorted(os.listdir(tmp_path / "out" / "passes")) == ["passes.%04d.exr" % f for f in shot.frames]
