@@ -47,6 +47,17 @@ def test_reinhard_matches_in_oklab():
     assert np.isfinite(out).all()
 
 
+def test_oklab_agrees_with_colour_science():
+    import colour
+
+    from faceplate.render.colourmatch import _acescg_to_xyz_d65, _from_oklab
+
+    rgb = np.array([[0.18, 0.18, 0.18], [1.0, 0.2, 0.05], [4.0, 3.0, 2.0], [-0.01, 0.1, 0.3]])
+    ref = colour.XYZ_to_Oklab(rgb @ _acescg_to_xyz_d65())
+    np.testing.assert_allclose(_to_oklab(rgb), ref, atol=1e-6)
+    np.testing.assert_allclose(_from_oklab(_to_oklab(rgb)), rgb, atol=1e-9)
+
+
 def test_histogram_matches_quantiles():
     src, ref, w = pair(2)
     out = colour_match(src, ref, w, "histogram", "ACEScg", CFG)

@@ -63,34 +63,52 @@ def match_meanstd(src, ref, weight, space, config):
 
 @lru_cache(maxsize=4)
 def _acescg_to_xyz_d65() -> np.ndarray:
+    """Row-vector matrix: ``xyz = rgb @ M`` (ACEScg -> CIE XYZ, adapted to D65 with CAT02)."""
     import colour
 
     cs = colour.RGB_COLOURSPACES["ACEScg"]
     d65 = colour.CCS_ILLUMINANTS["CIE 1931 2 Degree Standard Observer"]["D65"]
     m = colour.RGB_to_XYZ(np.eye(3), cs, illuminant=d65, chromatic_adaptation_transform="CAT02")
-    return np.asarray(m, np.float64).T  # rows of eye -> columns: xyz = rgb @ M
+    return np.asarray(m, np.float64)  # rows of eye -> rows of m: xyz = rgb @ m
+
+
+@lru_cache(maxsize=4)
+def _oklab_matrices() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ACEScg -> LMS, LMS' -> Lab) and inverses, row-vector form, from colour-science's Oklab constants."""
+    from colour.models import oklab
+
+    to_lms = _acescg_to_xyz_d65() @ np.asarray(oklab.MATRIX_1_XYZ_TO_LMS, np.float64).T
+    to_lab = np.asarray(oklab.MATRIX_2_LMS_TO_LAB, np.float64).T
+    return to_lms, to_lab, np.linalg.inv(to_lms), np.linalg.inv(to_lab)
+
+
+def _mat3(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """``x @ m`` for N×3 × 3×3, written out: no BLAS threads (slow under contention, order-dependent)."""
+    return x[:, 0:1] * m[0] + x[:, 1:2] * m[1] + x[:, 2:3] * m[2]
 
 
 def _to_oklab(rgb_acescg: np.ndarray) -> np.ndarray:
-    import colour
-
-    xyz = rgb_acescg @ _acescg_to_xyz_d65()
-    return np.asarray(colour.XYZ_to_Oklab(xyz), np.float64)
+    """N×3 ACEScg -> Oklab (Ottosson 2020; cube root keeps the sign of negative values)."""
+    to_lms, to_lab, _, _ = _oklab_matrices()
+    return _mat3(np.cbrt(_mat3(rgb_acescg, to_lms)), to_lab)
 
 
 def _from_oklab(lab: np.ndarray) -> np.ndarray:
-    import colour
-
-    xyz = np.asarray(colour.Oklab_to_XYZ(lab), np.float64)
-    return xyz @ np.linalg.inv(_acescg_to_xyz_d65())
+    _, _, from_lms, from_lab = _oklab_matrices()
+    return _mat3(_mat3(lab, from_lab) ** 3, from_lms)
 
 
 def match_reinhard(src, ref, weight, space, config):
     """Reinhard et al. 2001 statistics transfer, in Oklab (a perceptual space) instead of lαβ."""
-    s = config.convert(src.reshape(-1, 1, 3), space, "ACEScg").reshape(-1, 3).astype(np.float64)
-    r = config.convert(ref.reshape(-1, 1, 3), space, "ACEScg").reshape(-1, 3).astype(np.float64)
     w = weight.reshape(-1).astype(np.float64)
-    out = _from_oklab(_transfer_stats(_to_oklab(s), _to_oklab(r), w)).astype(np.float32)
+    keep = w > 0
+    s = config.convert(src.reshape(-1, 1, 3), space, "ACEScg").reshape(-1, 3).astype(np.float64)
+    r = config.convert(ref.reshape(-1, 1, 3)[keep], space, "ACEScg").reshape(-1, 3).astype(np.float64)
+    s_lab = _to_oklab(s)
+    ms, ss = _wstats(s_lab[keep], w[keep])
+    mr, sr = _wstats(_to_oklab(r), w[keep])
+    scale = np.clip(np.where(ss > _EPS, sr / np.maximum(ss, _EPS), 1.0), 0.1, 10.0)
+    out = _from_oklab((s_lab - ms) * scale + mr).astype(np.float32)
     return config.convert(out.reshape(-1, 1, 3), "ACEScg", space).reshape(src.shape)
 
 

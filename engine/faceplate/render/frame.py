@@ -87,16 +87,19 @@ def _region(matrix: np.ndarray, r: int, margin: float, window: tuple[int, int, i
 def finish(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, offset: tuple[int, int],
            crops: Sequence[FaceCrop], swaps: np.ndarray, learned: np.ndarray, model: SwapModel,
            settings: RenderSettings, config: ColourConfig, space: str) -> Passes:
-    """Passes from the model outputs (``swaps`` N×3×R×R, ``learned`` N×1×R×R) of ``crops``."""
+    """Passes from the model outputs (``swaps`` N×3×R×R, ``learned`` N×1×R×R) of ``crops``.
+
+    All arithmetic happens inside the faces' boxes; the rest of the frame is only copied.
+    """
     from faceplate.faces import align, masks
 
     h, w = plate_rgb.shape[:2]
     window = (offset[0], offset[1], w, h)
-    swap = np.zeros((h, w, 3), np.float32)
-    alpha = np.zeros((h, w), np.float32)
+    swap = np.zeros((h, w, 4), np.float32)  # premultiplied RGB + alpha
     man = model.manifest
     r = man.resolution
     margin = abs(settings.erode) + 3.0 * settings.feather + 2.0
+    box = None  # union of the faces' boxes, array indices (y0, y1, x0, x1)
     for i, c in enumerate(crops):
         face = man.crop_encoding.decode(np.ascontiguousarray(swaps[i].transpose(1, 2, 0)), space, config)
         crop_matte = combine_mattes(floor_mask(learned[i, 0], settings.mask_floor), c.landmark_mask, settings.matte)
@@ -110,17 +113,26 @@ def finish(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, offset: tuple[
         mb, valid = align.warp_from_crop(crop_matte, c.matrix, hw, offset=(x0, y0), interpolation="linear")
         m = np.clip(np.asarray(mb, np.float32) * np.asarray(valid, np.float32), 0.0, 1.0)
         m = clean_matte(masks.soften(m, settings.erode, settings.feather))
-        sl = (slice(y0 - offset[1], y1 - offset[1]), slice(x0 - offset[0], x1 - offset[0]))
-        fg = back * m[..., None]
-        swap[sl], alpha[sl] = over(fg, m, swap[sl], alpha[sl])
-    alpha = clean_matte(alpha)
-    swap[alpha == 0] = 0.0
+        ay0, ay1, ax0, ax1 = y0 - offset[1], y1 - offset[1], x0 - offset[0], x1 - offset[0]
+        sub = swap[ay0:ay1, ax0:ax1]
+        sub[..., :3], sub[..., 3] = over(back * m[..., None], m, sub[..., :3], sub[..., 3])
+        box = (ay0, ay1, ax0, ax1) if box is None else (
+            min(box[0], ay0), max(box[1], ay1), min(box[2], ax0), max(box[3], ax1))
+    if box is not None:
+        sub = swap[box[0]:box[1], box[2]:box[3]]
+        sub[..., 3] = clean_matte(sub[..., 3])
+        sub[sub[..., 3] == 0] = 0.0
     comp = None
     if settings.comp:
-        comp = np.concatenate([comp_over_plate(plate_rgb, swap, alpha),
-                               comp_alpha(plate_alpha, alpha)[..., None]], axis=2)
-    return Passes(swap=np.concatenate([swap, alpha[..., None]], axis=2), mask=alpha.copy(), comp=comp,
-                  faces=len(crops))
+        comp = np.empty((h, w, 4), np.float32)
+        comp[..., :3] = plate_rgb
+        comp[..., 3] = 1.0 if plate_alpha is None else plate_alpha
+        if box is not None:
+            sl = (slice(box[0], box[1]), slice(box[2], box[3]))
+            a = swap[sl][..., 3]
+            comp[sl][..., :3] = comp_over_plate(plate_rgb[sl], swap[sl][..., :3], a)
+            comp[sl][..., 3] = comp_alpha(None if plate_alpha is None else plate_alpha[sl], a)
+    return Passes(swap=swap, mask=swap[..., 3], comp=comp, faces=len(crops))
 
 
 def empty_passes(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, settings: RenderSettings) -> Passes:
