@@ -290,3 +290,15 @@ def test_redetects_after_a_cut(face_assets, astronaut, tmp_path):
     assert len(f3) == 1 and f3[0]["source"] == "detect" and f3[0]["track"] != f1[0]["track"]
     assert abs(np.asarray(f3[0]["landmarks"])[33, 0] - np.asarray(f1[0]["landmarks"])[33, 0] - 198) < 4
     assert res.written == 3 and not res.gaps
+
+
+def test_same_inputs_same_bits(face_assets, shot, tmp_path):
+    from faceplate.faces.extract import ExtractSettings, extract
+
+    s = ExtractSettings(size=64, mask="components")
+    for name in ("a", "b"):
+        extract([str(shot)], tmp_path / name, "1-2", s, progress=False)
+    files = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
+    assert len(files) == 2 + 3 * 2
+    for rel in files:
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
