@@ -8,14 +8,14 @@ from faceplate.cli.main import main
 from faceplate.curate import coverage
 from faceplate.errors import InputError
 
-# Poses at cell centres (10° cells), so a few degrees of estimation error stays in the cell.
-SHOT = [(-35, 5), (-15, 5), (5, 5), (25, 5), (45, 15), (5, -25), (-5, 15)]
-LACKING = {(-35, 5), (45, 15)}  # cells B is built without
+# Poses at cell centres (10° cells centred on 0°), so a few degrees of estimation error stays in the cell.
+SHOT = [(-30, 0), (-10, 0), (0, 0), (20, 0), (40, 10), (0, -20), (-10, 10)]
+LACKING = {(-30, 0), (40, 10)}  # cells B is built without
 
 
 def test_missing_cells_match_constructed_gap():
     a_yaw, a_pitch = np.array(SHOT, float).T
-    b = [p for p in SHOT if p not in LACKING] + [(65, -35)]
+    b = [p for p in SHOT if p not in LACKING] + [(60, -30), (3.0, -4.0)]
     b_yaw, b_pitch = np.array(b, float).T
     cov = coverage.coverage(a_yaw, a_pitch, b_yaw, b_pitch, cell=10)
     missing = cov.missing_cells([f"a{i}" for i in range(len(SHOT))])
@@ -25,9 +25,13 @@ def test_missing_cells_match_constructed_gap():
     assert not coverage.coverage(a_yaw, a_pitch).missing.any()  # without B nothing is "missing"
 
 
-def test_outer_cells_and_bad_input():
-    cov = coverage.coverage([120.0, -120.0], [0.0, 80.0], cell=10)
+def test_cells_centred_on_zero_outer_cells_and_bad_input():
+    cov = coverage.coverage([120.0, -120.0, -0.5], [0.0, 80.0, 0.4], cell=10)
     assert cov.a_counts[:, -1].sum() == 1 and cov.a_counts[-1, 0] == 1
+    assert cov.yaw_edges[0] <= -80 and cov.yaw_edges[-1] >= 80 and 0 in (cov.yaw_edges[:-1] + cov.yaw_edges[1:]) / 2
+    zero_y = int(np.searchsorted(cov.yaw_edges, 0.0)) - 1
+    zero_p = int(np.searchsorted(cov.pitch_edges, 0.0)) - 1
+    assert cov.a_counts[zero_p, zero_y] == 1  # a frontal face is mid-cell
     with pytest.raises(InputError, match="cell"):
         coverage.coverage([0.0], [0.0], cell=0.1)
     with pytest.raises(InputError, match="finite"):

@@ -1,8 +1,8 @@
 """Pose coverage: which yaw × pitch cells of set A (the shot) set B (the other identity) lacks.
 
 A swap model only learns the poses it saw; a shot pose with no training face of B is the most
-common reason a swap fails on some frames. Cells are ``cell`` degrees square; angles beyond the
-outer edges count in the outer cells.
+common reason a swap fails on some frames. Cells are ``cell`` degrees square and centred on 0°
+(frontal faces sit mid-cell, not on an edge); angles beyond the outer edges count in the outer cells.
 """
 from __future__ import annotations
 
@@ -57,8 +57,9 @@ class Coverage:
 
 
 def edges(limit: float, cell: float) -> np.ndarray:
-    n = int(np.ceil(limit / cell))
-    return np.arange(-n, n + 1, dtype=np.float64) * cell
+    """Cell edges from about -limit to +limit with 0 at a cell's centre (frontal faces sit mid-cell)."""
+    n = int(np.ceil(limit / cell - 0.5))
+    return (np.arange(-n, n + 2, dtype=np.float64) - 0.5) * cell
 
 
 def _bins(values: np.ndarray, e: np.ndarray) -> np.ndarray:
@@ -108,12 +109,12 @@ def plot(cov: Coverage, a_yaw, a_pitch, path: Path, a_name: str, b_name: str | N
     cb.set_label(f"faces of {'B' if cov.b_counts is not None else 'A'} per cell")
     for pi, yi in zip(*np.nonzero(grid)):  # the count in each covered cell
         n = int(grid[pi, yi])
-        ax.text((ye[yi] + ye[yi + 1]) / 2, pe[pi + 1] - 0.8, str(n), ha="center", va="top", fontsize=7,
+        ax.text(ye[yi] + 0.6, pe[pi + 1] - 0.6, str(n), ha="left", va="top", fontsize=7,
                 color="white" if np.log1p(n) > 0.6 * top else "#1f3b73", zorder=5)
     for pi, yi in zip(*np.nonzero(cov.missing)):
         ax.add_patch(Rectangle((ye[yi], pe[pi]), ye[yi + 1] - ye[yi], pe[pi + 1] - pe[pi], fill=False,
                                edgecolor="#d62728", linewidth=2.2, hatch="///"))
-        ax.text((ye[yi] + ye[yi + 1]) / 2, pe[pi + 1] - 0.8, str(int(cov.a_counts[pi, yi])), ha="center", va="top",
+        ax.text(ye[yi] + 0.6, pe[pi + 1] - 0.6, str(int(cov.a_counts[pi, yi])), ha="left", va="top",
                 fontsize=7, color="#d62728", fontweight="bold", zorder=5)
     if b_yaw is not None and len(b_yaw):
         ax.scatter(np.clip(b_yaw, ye[0], ye[-1]), np.clip(b_pitch, pe[0], pe[-1]), s=10, marker="x", c="#1f3b73", linewidths=0.8,
@@ -128,8 +129,8 @@ def plot(cov: Coverage, a_yaw, a_pitch, path: Path, a_name: str, b_name: str | N
     ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     ax.set_xlim(ye[0], ye[-1])
     ax.set_ylim(pe[0], pe[-1])
-    ax.set_xticks(ye[:: max(1, len(ye) // 9)])
-    ax.set_yticks(pe)
+    ax.set_xticks(np.arange(-80, 81, 20) if ye[-1] >= 80 else ye)
+    ax.set_yticks(np.arange(-40, 41, 10) if pe[-1] >= 40 else pe)
     ax.set_xlabel("yaw (degrees, + = nose towards image right)")
     ax.set_ylabel("pitch (degrees, + = nose up)")
     title = f"Pose coverage: A {a_name}" + (f" against B {b_name}" if b_name else "")
