@@ -14,6 +14,11 @@ from faceplate.faces.faceset import FaceSet
 
 def test_merge_records_sources(faceset_factory, tmp_path):
     a = faceset_factory("shootA", [dict(frame=1, source="a.####.exr"), dict(frame=2, source="a.####.exr")])
+    (a.root / "previews").mkdir()
+    (a.root / "previews/f000001_0.png").write_bytes(b"png bytes")
+    a.faces[0].extra["preview"] = "previews/f000001_0.png"
+    a.faces[1].extra["preview"] = "previews/missing.png"
+    a.save()
     b = faceset_factory("stills", [dict(frame=1, texture=1, source="/p/biden.jpg")], space="ACEScg")
     before = hashlib.sha256((a.root / "faces/f000001_0.exr").read_bytes()).hexdigest()
     out = tmp_path / "merged"
@@ -23,6 +28,8 @@ def test_merge_records_sources(faceset_factory, tmp_path):
     src = m.faces[2].extra["merged_from"]
     assert src["faceset"] == str(b.root.resolve()) and src["id"] == "f000001_0" and src["plate_colour_space"] == "ACEScg"
     assert m.faces[2].source == "/p/biden.jpg"
+    assert (out / m.faces[0].extra["preview"]).read_bytes() == b"png bytes"
+    assert "preview" not in m.faces[1].extra
     assert m.plate_colour_space.startswith("mixed")
     assert hashlib.sha256((out / "faces/s0_f000001_0.exr").read_bytes()).hexdigest() == before
     assert (a.root / "faces/f000001_0.exr").exists()

@@ -46,6 +46,13 @@ def merge(sources: list[Path | str], out: Path | str) -> FaceSet:
                 shutil.copyfile(s.image_path(rec), tmp / img)
                 shutil.copyfile(s.mask_path(rec), tmp / msk)
                 extra = dict(rec.extra)
+                prev = extra.get("preview")
+                if isinstance(prev, str) and (s.root / prev).is_file():
+                    (tmp / "previews").mkdir(exist_ok=True)
+                    extra["preview"] = f"previews/{new_id}{Path(prev).suffix}"
+                    shutil.copyfile(s.root / prev, tmp / extra["preview"])
+                else:
+                    extra.pop("preview", None)
                 extra["merged_from"] = {"faceset": str(resolved[k]), "id": rec.id,
                                         "plate_colour_space": s.plate_colour_space}
                 extra["plate_colour_space"] = s.plate_colour_space
