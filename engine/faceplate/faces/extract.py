@@ -506,11 +506,7 @@ def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settin
             ocio: str | None = None, detector=None, landmarker=None, progress: bool = True) -> ExtractResult:
     """Extract the faces of ``plates`` (one sequence pattern, or still files) into face set ``out``."""
     from faceplate.colour import ColourConfig, CropEncoding
-    from faceplate.faces import align, masks
-    from faceplate.faces import track as trk
-    from faceplate.faces.faceset import FaceRecord, FaceSet, MASK_CHANNELS
-    from faceplate.faces.preview import to_uint8, write_png
-    from faceplate.plates import Image, write_image
+    from faceplate.faces import align
     from faceplate.plates.atomic import check_writable_folder
 
     s = settings or ExtractSettings()
@@ -527,9 +523,24 @@ def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settin
     space = resolve_space(config, source, s.colour_space)
     enc = CropEncoding(config.resolve(s.crop_primaries, "--crop-primaries"), s.crop_transfer)
     CropEncoding.from_dict(enc.to_dict())
+    created = not out.exists()
     check_writable_folder(out, "face set folder")
-    for sub in ("faces", "masks", "previews"):
-        check_writable_folder(out / sub, "face set folder")
+    try:
+        return _extract(out, source, space, enc, config, s, choice, timer, detector, landmarker, progress)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # failed before writing anything: leave no trace
+        raise
+
+
+def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSettings, choice: tuple,
+             timer: _Timer, detector, landmarker, progress: bool) -> ExtractResult:
+    from faceplate.faces import align, masks
+    from faceplate.faces import track as trk
+    from faceplate.faces.faceset import FaceRecord, FaceSet, MASK_CHANNELS
+    from faceplate.faces.preview import to_uint8, write_png
+    from faceplate.plates import Image, write_image
+
     settings_doc = _settings_doc(source, space, config, s)
 
     apath = out / "alignments.json"
