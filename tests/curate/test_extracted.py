@@ -28,6 +28,7 @@ def test_report_and_select_on_extracted_stills(face_assets, astronaut, tmp_path)
     assert rows[2]["yaw"] == pytest.approx(-rows[0]["yaw"], abs=3.0)
     assert rows[2]["roll"] == pytest.approx(-rows[0]["roll"], abs=2.5)
     assert all(r["jitter"] is None for r in rows)
+    assert all(0.5 < r["score"] <= 1 and 0.5 < r["presence"] <= 1 for r in rows)
     assert 80 < rows[0]["size_px"] < 200  # the astronaut's face is ~100 px wide in the 512 px photo
     sel = tmp_path / "sel.json"
     sharp = (rows[0]["sharpness"] + rows[1]["sharpness"]) / 2

@@ -13,7 +13,8 @@ clipped_fraction   face pixels at the plate's clip level: ≥ 0.99 in a display-
 yaw, pitch, roll   head pose from the landmarks in plate pixels (:mod:`.pose`)             degrees
 size_px            largest side of the landmarks' bounding box in plate pixels             pixels
 crop_scale         crop pixels per plate pixel (> 1: the crop is an enlargement)           ratio
-score              landmark confidence recorded by extract                                 0..1
+score              detection/landmark confidence recorded by extract                       0..1
+presence           FaceMesh face presence (``extra["presence"]``; None when not recorded)  0..1
 jitter             RMS of landmark second differences against the previous and next        % of size
                    frames of the same source and track (None without both neighbours)
 dup_cluster        near-duplicate cluster (16×16 normalised luminance thumbnails closer    index
@@ -55,7 +56,8 @@ MEASURES = {
     "roll": "degrees, + = counter-clockwise",
     "size_px": "face size in plate pixels",
     "crop_scale": "crop px per plate px",
-    "score": "landmark confidence",
+    "score": "detection/landmark confidence recorded by extract",
+    "presence": "FaceMesh face-presence confidence",
     "jitter": "% of face size, lower is steadier",
     "dup_count": "faces in the near-duplicate cluster",
     "frame": "frame number",
@@ -191,6 +193,12 @@ def plate_space(fs: FaceSet, rec: FaceRecord) -> str:
     extra = rec.extra if isinstance(rec.extra, dict) else {}
     return str(extra.get("plate_colour_space") or fs.plate_colour_space)
 
+def _presence(rec: FaceRecord) -> float | None:
+    """FaceMesh's face-presence confidence when extract recorded it (``extra["presence"]``)."""
+    v = rec.extra.get("presence") if isinstance(rec.extra, dict) else None
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
 def _track(rec: FaceRecord) -> Any:
     return rec.extra.get("track", rec.face) if isinstance(rec.extra, dict) else rec.face
 
@@ -272,7 +280,7 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
                 "id": rec.id, "source": group_key(rec)[0], "frame": rec.frame, "face": rec.face, "track": _track(rec),
                 "sharpness": sharpness(lum, region), "dark_fraction": dark, "clipped_fraction": clipped,
                 "yaw": yaw, "pitch": pitch, "roll": roll, "size_px": size, "crop_scale": scale,
-                "score": float(rec.score), "lum_median": lum_meds[-1],
+                "score": float(rec.score), "presence": _presence(rec), "lum_median": lum_meds[-1],
             })
     jit = jitter(fs.faces, plate_points, sizes)
     th = np.array(thumbs) if thumbs else np.zeros((0, THUMB * THUMB))

@@ -31,7 +31,7 @@ VERSION = 1
 PAGE = 300
 COLUMNS = 10
 COLUMNS_CSV = ("id", "source", "frame", "face", "track", "kept", "sharpness", "dark_fraction", "clipped_fraction",
-               "yaw", "pitch", "roll", "size_px", "crop_scale", "score", "jitter", "dup_cluster", "dup_count",
+               "yaw", "pitch", "roll", "size_px", "crop_scale", "score", "presence", "jitter", "dup_cluster", "dup_count",
                "lum_median")
 
 
