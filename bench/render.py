@@ -170,18 +170,27 @@ def main(argv: list[str] | None = None) -> int:
                            "finish": ms(t_fin), "write": ms(t_write)}
 
         # --- EXR compressions on the passes image (lossless ones; pick the default) -----------
-        comp_res = {}
-        for comp in ("none", "rle", "zips", "zip", "piz"):
-            times = []
-            for _ in range(2):
-                t = time.perf_counter()
-                p = write_image(tmp / "comp" / f"p_{comp}.exr", images["all"], compression=comp)
-                times.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            read_image(p)
-            comp_res[comp] = {"write_ms": ms(times), "read_ms": 1000 * (time.perf_counter() - t),
-                              "MB": os.path.getsize(p) / 1e6}
-        res["compressions"] = comp_res
+        from dataclasses import replace
+
+        plain = replace(settings, comp=False)
+        variants = {"swap+mask (default)": pass_images(img, replace(passes, comp=None), plain, False,
+                                                       provenance(model.sha256, plain, f, 1))["all"],
+                    "comp+swap+mask": images["all"]}
+        res["compressions"] = {}
+        for label, image in variants.items():
+            comp_res = {}
+            for comp in ("none", "rle", "zips", "zip", "piz"):
+                times, rtimes = [], []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    p = write_image(tmp / "comp" / f"p_{comp}.exr", image, compression=comp)
+                    times.append(time.perf_counter() - t)
+                    t = time.perf_counter()
+                    read_image(p)
+                    rtimes.append(time.perf_counter() - t)
+                comp_res[comp] = {"write_ms": round(ms(times), 1), "read_ms": round(ms(rtimes), 1),
+                                  "MB": round(os.path.getsize(p) / 1e6, 2)}
+            res["compressions"][label] = comp_res
 
         # --- the pipelined shot render ----------------------------------------------------------
         job = ShotRender(plate=plate, out=str(tmp / "shot" / "p.####.exr"), settings=settings,

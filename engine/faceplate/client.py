@@ -14,6 +14,7 @@ died mid-request, and on any failure leaves no output, exits 1 and logs one line
 """
 from __future__ import annotations
 
+import glob
 import os
 import socket
 import subprocess
@@ -106,11 +107,20 @@ def request(doc: Dict[str, Any], timeout: float, socket_path: Optional[str] = No
 
 
 def _remove(paths: List[str]) -> None:
+    """Remove the frame's files and any hidden temporary a killed writer left for them.
+
+    Temporaries follow ``faceplate.plates.atomic.temp_name``: ``.<stem>.tmp-<pid>-<token><suffix>``.
+    """
     for p in paths:
-        try:
-            os.unlink(p)
-        except FileNotFoundError:
-            pass
+        folder, name = os.path.split(p)
+        stem, suffix = os.path.splitext(name)
+        victims = [p] + glob.glob(os.path.join(glob.escape(folder or "."),
+                                               "." + glob.escape(stem) + ".tmp-*" + glob.escape(suffix)))
+        for v in victims:
+            try:
+                os.unlink(v)
+            except (FileNotFoundError, IsADirectoryError):
+                pass
 
 
 def render_frame(plate: str, frame: int, out: str, model: str, settings: Optional[Dict[str, Any]] = None,
@@ -138,6 +148,7 @@ def render_frame(plate: str, frame: int, out: str, model: str, settings: Optiona
                 if attempt < retries and "timed out" not in str(exc) and t_end - time.monotonic() > 0.5:
                     attempt += 1
                     time.sleep(0.25)  # let a dying service go; the next attempt starts a new one
+                    _remove(files)
                     continue
                 raise ServiceError("frame %d: %s" % (frame, exc))
             if not resp.get("ok"):

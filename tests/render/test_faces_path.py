@@ -70,3 +70,24 @@ def test_render_command_line_subprocess_and_errors(shot, model_dir, tmp_path):
     assert {"model", "colour_match", "erode", "feather", "smoothing", "face"} <= set(names)
     assert next(p for p in doc["render"] if p["name"] == "colour_match")["choices"] == [
         "none", "meanstd", "reinhard", "histogram"]
+
+
+def test_detected_still_face_on_a_noisy_plate_gives_a_steady_matte(astronaut, model_dir, face_assets, tmp_path):
+    """Detection + tracking + smoothing: fresh grain every frame must not make the matte shimmer."""
+    from conftest import plate_pixels, write_plate
+
+    rng = np.random.default_rng(3)
+    for i in range(5):
+        px = plate_pixels(astronaut.acescg, 0)
+        px[..., :3] *= (1.0 + rng.normal(0, 0.03, px[..., :3].shape)).astype(np.float32)
+        write_plate(tmp_path / f"still.{FIRST + i}.exr", px)
+    out = tmp_path / "m.####.exr"
+    assert main(["render", str(tmp_path / "still.####.exr"), "--model", str(model_dir / "invert.onnx"),
+                 "--out", str(out), "--device", "cpu", "--smoothing", "2", "--colour-match", "none"]) == 0
+    masks = np.stack([read_image(str(out).replace("####", str(FIRST + i))).channels_array(["mask.Y"])[..., 0]
+                      for i in range(5)])
+    area = (masks > 0.5).sum(axis=(1, 2))
+    assert area.min() > 800
+    # frame-to-frame change of the matte: a small fraction of its area
+    change = np.abs(np.diff(masks, axis=0)).sum(axis=(1, 2)) / area[:-1]
+    assert change.max() < 0.05, change

@@ -168,3 +168,32 @@ def test_face_selection(shot, model_dir, tmp_path):
     assert rep.no_face == [FIRST]  # no track 7 in this shot
     img = read_image(str(out).replace("####", str(FIRST)))
     assert not img.channels_array(["mask.Y"]).any()
+
+
+def test_chunks_rendered_at_once_on_one_output_pattern(shot, model_dir, tmp_path):
+    """Farm-style: overlapping chunks from several 'machines' at once; every frame whole, no temporaries."""
+    import threading
+
+    out = tmp_path / "farm.####.exr"
+    errors = []
+
+    def chunk(frames):
+        try:
+            render(shot, model_dir / "invert.onnx", out, frames=frames, comp=True, colour_match="meanstd")
+        except Exception as exc:  # collected for the assertion
+            errors.append(exc)
+
+    chunks = [f"{FIRST}-{FIRST + 1}", f"{FIRST + 1}-{FIRST + 2}", f"{FIRST}-{FIRST + 2}"]
+    threads = [threading.Thread(target=chunk, args=(c,)) for c in chunks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"farm.{f}.exr" for f in shot.frames]
+    ref = tmp_path / "ref.####.exr"
+    render(shot, model_dir / "invert.onnx", ref, comp=True, colour_match="meanstd")
+    for f in shot.frames:
+        a = read_image(str(out).replace("####", str(f)))
+        b = read_image(str(ref).replace("####", str(f)))
+        assert np.array_equal(bits(a.pixels), bits(b.pixels))
