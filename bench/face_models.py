@@ -24,15 +24,18 @@ import numpy as np
 import faceplate  # noqa: F401  (before onnxruntime: disables its telemetry)
 
 
-def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 10) -> float:
+def _interleaved_medians_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 10) -> list[float]:
+    """Median time of each function, run round-robin so that load from other processes hits all alike."""
     for _ in range(warmup):
-        fn()
-    ts = []
+        for fn in fns:
+            fn()
+    ts: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return 1000.0 * float(np.median(ts))
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            ts[i].append(time.perf_counter() - t0)
+    return [1000.0 * float(np.median(t)) for t in ts]
 
 
 def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 200) -> list[dict]:
@@ -62,16 +65,14 @@ def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 
             it.invoke()
             return [it.get_tensor(o) for o in outs]
 
-        t_tfl = _median_ms(tflite, repeats)
         raw = assets.canonicalise(assets.convert_tflite(src))
         opt, _ = assets.optimise_model(assets.canonicalise(assets.convert_tflite(src)))
         xn = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-        times = []
+        runs = [tflite]
         for model in (raw, opt):
-            so = session_options(threads)
-            s = ort.InferenceSession(model.SerializeToString(), so, providers=[CPU])
-            feed = {s.get_inputs()[0].name: xn}
-            times.append(_median_ms(lambda: s.run(None, feed), repeats))
+            s = ort.InferenceSession(model.SerializeToString(), session_options(threads), providers=[CPU])
+            runs.append(lambda s=s, feed={s.get_inputs()[0].name: xn}: s.run(None, feed))
+        t_tfl, *times = _interleaved_medians_ms(runs, repeats)
         diffs = assets.compare_outputs(assets.tflite_outputs(src, x, threads),
                                        assets.onnx_outputs(opt.SerializeToString(), x, threads), name)
         row = {"model": name, "tflite_ms": t_tfl, "onnx_before_ms": times[0], "onnx_after_ms": times[1],

@@ -333,56 +333,6 @@ def _fuse_spatial_pads(graph, nh, helper) -> int:
     return count
 
 
-def _channel_pads_to_conv(graph, nh, helper) -> int:
-    """A constant-zero Pad that only appends channels -> a 1×1 Conv with weights [I; 0] (exact).
-
-    BlazeFace's residual shortcuts widen the channel count this way; as a Conv it stays in
-    onnxruntime's blocked layout and fuses with the Add that follows.
-    """
-    init = _initializers(graph)
-    shapes = _value_shapes(graph)
-    count = 0
-    for node in graph.node:
-        if node.op_type != "Pad" or len(node.input) < 2 or node.input[1] not in init:
-            continue
-        mode = next((a.s for a in node.attribute if a.name == "mode"), b"constant")
-        value = nh.to_array(init[node.input[2]]) if len(node.input) > 2 and node.input[2] in init else np.zeros(())
-        pads = nh.to_array(init[node.input[1]]).astype(np.int64).reshape(-1)
-        shape = shapes.get(node.input[0])
-        if (
-            mode != b"constant" or np.any(value != 0) or pads.size != 8 or shape is None or len(shape) != 4
-            or np.any(np.delete(pads, 5) != 0) or pads[5] <= 0
-        ):
-            continue
-        c, k, p = int(shape[1]), int(pads[5]), f"faceplate_chpad{count}_"
-        w = np.zeros((c + k, c, 1, 1), np.float32)
-        w[np.arange(c), np.arange(c)] = 1.0
-        graph.initializer.append(nh.from_array(w, p + "w"))
-        out = node.output[0]
-        node.CopyFrom(helper.make_node("Conv", [node.input[0], p + "w"], [out], kernel_shape=[1, 1], name=p + "conv"))
-        count += 1
-    return count
-
-
-def _value_shapes(graph) -> dict[str, list[int]]:
-    """Static shapes of the graph's tensors (ONNX shape inference on a copy)."""
-    from onnx import shape_inference
-
-    inferred = shape_inference.infer_shapes(_model_of(graph)).graph
-    out = {}
-    for vi in list(inferred.value_info) + list(inferred.input) + list(inferred.output):
-        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-        if dims and all(d > 0 for d in dims):
-            out[vi.name] = dims
-    return out
-
-
-def _model_of(graph):
-    from onnx import helper
-
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 11)])
-
-
 def _drop_unused_initializers(graph) -> int:
     used = {i for n in graph.node for i in n.input} | {o.name for o in graph.output}
     keep = [t for t in graph.initializer if t.name in used]
@@ -411,6 +361,8 @@ def optimise_model(model) -> tuple[Any, list[str]]:
       constant per-channel slope ``a``, ``PRelu(x) = a·x + (1-a)·Relu(x)``: two 1×1 depthwise
       Convs and an Add, which stay in the blocked layout (and the Conv+Add pair fuses).
     * A zero Pad of H and W before a Conv (TFLite's asymmetric "SAME") becomes the Conv's ``pads``.
+      (Tried and dropped: BlazeFace's channel-widening Pads as 1×1 Convs with weights [I; 0] — they
+      keep the blocked layout but cost as much as they save.)
     * Unused initializers are dropped. The graph stays portable ONNX: onnxruntime's own level-ALL
       optimisations (NCHWc blocking, Conv+activation fusion) are hardware specific and are applied
       when the session is made, not saved.
@@ -426,9 +378,6 @@ def optimise_model(model) -> tuple[Any, list[str]]:
     n = _fuse_spatial_pads(g, nh, helper)
     if n:
         done.append(f"Pad fused into Conv: {n}")
-    n = _channel_pads_to_conv(g, nh, helper)
-    if n:
-        done.append(f"channel Pad -> 1x1 Conv: {n}")
     n = _drop_unused_initializers(g)
     if n:
         done.append(f"unused initializers dropped: {n}")
