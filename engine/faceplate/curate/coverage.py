@@ -88,8 +88,9 @@ def coverage(a_yaw, a_pitch, b_yaw=None, b_pitch=None, cell: float = 10.0) -> Co
 
 def plot(cov: Coverage, a_yaw, a_pitch, path: Path, a_name: str, b_name: str | None, b_yaw=None, b_pitch=None) -> Path:
     """Write the coverage PNG: B's faces per cell (blue), A's poses (dots), A cells B lacks (red)."""
-    import matplotlib
+    from faceplate.errors import require
 
+    matplotlib = require("matplotlib", "train")  # the report is a training-preparation step
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch, Rectangle

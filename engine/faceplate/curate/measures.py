@@ -63,10 +63,12 @@ MEASURES = {
     "frame": "frame number",
 }
 
+
 @dataclass
+
+
 class SetMeasures:
     """Measures of every face of one set (rows in the set's order) plus what the set as a whole shows."""
-
     faceset: FaceSet
     rows: list[dict[str, Any]]
     thumbs: np.ndarray  # N×THUMB² unit vectors (near-duplicate descriptors)
@@ -78,14 +80,15 @@ class SetMeasures:
             raise InputError(f"measure: expected one of {', '.join(self.rows[0])}, found {name!r}")
         return np.array([np.nan if r[name] is None else r[name] for r in self.rows], dtype=np.float64)
 
+
 def luminance_weights(primaries: str, config: ColourConfig) -> np.ndarray:
     """Weights giving luminance Y from linear RGB in ``primaries`` (through ACEScg)."""
     basis = config.convert(np.eye(3, dtype=np.float32).reshape(1, 3, 3), primaries, "ACEScg").reshape(3, 3)
     return basis.astype(np.float64) @ _AP1_Y
 
+
 def face_region(masks: np.ndarray, erode_px: int = 2) -> np.ndarray:
     """Boolean face region: the face mask above 0.5, eroded; the central half of the crop if empty."""
-
     face = (masks[..., 0] > 0.5).astype(np.uint8)
     if erode_px > 0:
         face = cv2.erode(face, np.ones((2 * erode_px + 1,) * 2, np.uint8))
@@ -96,9 +99,9 @@ def face_region(masks: np.ndarray, erode_px: int = 2) -> np.ndarray:
         region[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = True
     return region
 
+
 def sharpness(lum: np.ndarray, region: np.ndarray) -> float:
     """Variance of the Laplacian of linear luminance ``lum`` (H×W) in ``region`` / mean²."""
-
     lum = np.asarray(lum, dtype=np.float32)
     if lum.ndim != 2 or region.shape != lum.shape:
         raise InputError(f"sharpness: expected H×W luminance and a mask of the same shape, found {lum.shape}, {region.shape}")
@@ -114,6 +117,7 @@ def sharpness(lum: np.ndarray, region: np.ndarray) -> float:
         return 0.0
     return float(vals.var() / max(mean, DARK_LEVEL) ** 2)
 
+
 def is_display_referred(space: str, config: ColourConfig) -> bool:
     """True for display-encoded spaces (sRGB, Rec.709 video), where 1.0 is the clip level."""
     from faceplate.colour.ocio import _load
@@ -124,6 +128,7 @@ def is_display_referred(space: str, config: ColourConfig) -> bool:
         return False
     family = (cc.getColorSpaceFamilyByName(name) or "").lower()
     return not ("input" in family or "log" in name.lower() or "acescc" in name.lower())
+
 
 def exposure(lum: np.ndarray, plate_rgb: np.ndarray, code: np.ndarray, region: np.ndarray,
              display_referred: bool) -> tuple[float, float]:
@@ -141,14 +146,15 @@ def exposure(lum: np.ndarray, plate_rgb: np.ndarray, code: np.ndarray, region: n
     clipped = clipped | (enc.max(axis=-1) >= 0.9999)
     return dark, float(clipped.sum() / n)
 
+
 def thumb(code: np.ndarray) -> np.ndarray:
     """Near-duplicate descriptor: 16×16 area-averaged code-value luminance, zero mean, unit norm."""
-
     g = np.asarray(code, dtype=np.float32).mean(axis=-1)
     t = cv2.resize(g, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float64).ravel()
     t -= t.mean()
     norm = np.linalg.norm(t)
     return t / norm if norm > 1e-9 else t
+
 
 def convert_many(arrays: list[np.ndarray], src: str, dsts: list[str], config: ColourConfig) -> list[np.ndarray]:
     """Convert each H×W×3 array from ``src`` to its ``dsts`` entry, one OCIO call per destination
@@ -164,6 +170,7 @@ def convert_many(arrays: list[np.ndarray], src: str, dsts: list[str], config: Co
             out[i] = conv[pos: pos + n].reshape(arrays[i].shape)
             pos += n
     return out  # type: ignore[return-value]
+
 
 def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float, window: int = 256) -> np.ndarray:
     """Cluster index per face: a face joins the first cluster whose first face is within ``threshold``.
@@ -188,10 +195,12 @@ def duplicate_clusters(thumbs: np.ndarray, order: list[int], threshold: float, w
         leaders.append(i)
     return labels
 
+
 def plate_space(fs: FaceSet, rec: FaceRecord) -> str:
     """The plate colour space a face came from (a merged set records it per face)."""
     extra = rec.extra if isinstance(rec.extra, dict) else {}
     return str(extra.get("plate_colour_space") or fs.plate_colour_space)
+
 
 def _presence(rec: FaceRecord) -> float | None:
     """FaceMesh's face-presence confidence when extract recorded it (``extra["presence"]``)."""
@@ -202,6 +211,7 @@ def _presence(rec: FaceRecord) -> float | None:
 def _track(rec: FaceRecord) -> Any:
     return rec.extra.get("track", rec.face) if isinstance(rec.extra, dict) else rec.face
 
+
 def group_key(rec: FaceRecord) -> tuple[str, str]:
     """Which faces form one moving shot: (sequence pattern, track); each still is its own group."""
     from faceplate.plates import Sequence
@@ -211,6 +221,7 @@ def group_key(rec: FaceRecord) -> tuple[str, str]:
     if "," in source or Sequence(source).is_still:
         source = str(extra.get("file") or source)
     return source, str(_track(rec))
+
 
 def jitter(faces: list[FaceRecord], plate_points: list[np.ndarray], sizes: list[float]) -> list[float | None]:
     """Landmark jitter per face, % of face size; None without a previous and a next frame.
@@ -236,6 +247,7 @@ def jitter(faces: list[FaceRecord], plate_points: list[np.ndarray], sizes: list[
         resid = plate_points[i] - 0.5 * (plate_points[prev] + plate_points[nxt])
         out.append(float(100.0 * np.sqrt((resid ** 2).sum(axis=1).mean()) / sizes[i]))
     return out
+
 
 def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: float = DEFAULT_DEDUPE) -> SetMeasures:
     """Read every face of ``fs`` once and compute all measures (see the module table)."""

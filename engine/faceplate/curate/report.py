@@ -22,7 +22,7 @@ import numpy as np
 
 from faceplate.curate import coverage as cov_mod
 from faceplate.curate.measures import MEASURES, PREVIEW, SetMeasures
-from faceplate.errors import FaceSetError, InputError
+from faceplate.errors import FaceSetError, InputError, require
 from faceplate.jsonio import dump_json
 from faceplate.plates.atomic import atomic_path, check_writable_folder, write_text_atomic
 
@@ -62,7 +62,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def _font(size: int):
-    from PIL import ImageFont
+    ImageFont = require("PIL.ImageFont", "train")  # Pillow comes with matplotlib
 
     try:
         return ImageFont.load_default(size=size)
@@ -72,6 +72,7 @@ def _font(size: int):
 
 def contact_sheets(sm: SetMeasures, kept: set[str] | None, sort: str, out_dir: Path, label: str) -> list[Path]:
     """Crops sorted by ``sort`` with the value (and id) under each; faces a selection drops are dimmed, red."""
+    require("PIL", "train")
     from PIL import Image, ImageDraw
 
     name, desc = parse_sort(sort)
