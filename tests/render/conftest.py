@@ -26,7 +26,8 @@ FIRST = 1001
 
 def build_model(path: Path, kind: str = "invert", resolution: int = 64, manifest_overrides: dict | None = None,
                 opset: int = 13, input_name: str = "face") -> Path:
-    """A real ONNX swap model: ``kind`` = invert (1 - face), identity, shift (face * 0.9 + 0.05)."""
+    """A real ONNX swap model: ``kind`` = invert (1 - face), identity, shift (face * 0.9 + 0.05),
+    conv (sigmoid of a 3×3 convolution)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -48,6 +49,11 @@ def build_model(path: Path, kind: str = "invert", resolution: int = 64, manifest
         nodes.append(helper.make_node("Sub", ["one", input_name], ["swap"]))
     elif kind == "identity":
         nodes.append(helper.make_node("Identity", [input_name], ["swap"]))
+    elif kind == "conv":  # a real convolution, so batching concurrent frames is put to the test
+        wconv = np.random.default_rng(0).normal(0, 0.3, (3, 3, 3, 3)).astype(np.float32)
+        inits.append(numpy_helper.from_array(wconv, "wconv"))
+        nodes += [helper.make_node("Conv", [input_name, "wconv"], ["c0"], pads=[1, 1, 1, 1]),
+                  helper.make_node("Sigmoid", ["c0"], ["swap"])]
     elif kind == "shift":
         nodes += [helper.make_node("Mul", [input_name, "k"], ["s0"]), helper.make_node("Add", ["s0", "b"], ["swap"])]
     else:
@@ -143,6 +149,7 @@ def model_dir(tmp_path_factory) -> Path:
     build_model(d / "invert.onnx", "invert")
     build_model(d / "identity.onnx", "identity")
     build_model(d / "shift.onnx", "shift")
+    build_model(d / "conv.onnx", "conv")
     return d
 
 

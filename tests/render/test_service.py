@@ -152,7 +152,7 @@ def test_load_8_clients_x_50_frames(short_tmp, astronaut, model_dir, tmp_path):
     shot = build_shot(tmp_path / "load", astronaut.acescg, n=50, no_face=(FIRST + 7,))
     frames = f"{FIRST}-{FIRST + 49}"
     kw = {"colour_match": "meanstd", "comp": True, "compression": "none"}  # the codec is not under test here
-    in_process(shot, model_dir / "shift.onnx", tmp_path / "ref" / "p.####.exr", frames, **kw)
+    in_process(shot, model_dir / "conv.onnx", tmp_path / "ref" / "p.####.exr", frames, **kw)
     svc = EngineService(str(short_tmp / "e.sock"), idle_timeout=120)
     svc.bind()
     t = threading.Thread(target=svc.serve_forever, daemon=True)
@@ -164,7 +164,7 @@ def test_load_8_clients_x_50_frames(short_tmp, astronaut, model_dir, tmp_path):
         for f in order:
             try:
                 client.render_frame(shot.plate.replace("####", f"{f}"), int(f), str(tmp_path / f"c{k}" / "p.####.exr"),
-                                    str(model_dir / "shift.onnx"), settings=dict(kw, device="cpu"),
+                                    str(model_dir / "conv.onnx"), settings=dict(kw, device="cpu"),
                                     alignments=str(shot.alignments), timeout=120, socket_path=svc.socket_path,
                                     start=False)
             except Exception as exc:  # counted, not raised in the thread
