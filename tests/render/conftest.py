@@ -169,3 +169,15 @@ def short_tmp():
     os.chmod(d, 0o700)
     yield Path(d)
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def extracted(shot, face_assets, tmp_path_factory) -> Path:
+    """A face set (64 px) made by the real `faceplate extract` from the test shot."""
+    from faceplate.cli.main import main
+
+    out = tmp_path_factory.mktemp("faceset")
+    rc = main(["extract", shot.plate, "--frames", f"{FIRST}-{FIRST + 2}", "--out", str(out), "--size", "64",
+               "--face", "all"])
+    assert rc == 0
+    return out

@@ -61,7 +61,7 @@ def test_model_without_manifest(tmp_path):
     ({"resolution": 128}, r"input 'face' shape: expected \[N, 3, 128, 128\] \(manifest resolution 128\), model has"),
     ({"version": 9}, r"expected manifest version 1, found 9"),
     ({"centering": "legs"}, r"--centering: expected one of face, head, found 'legs'"),
-    ({"template": [[0.0, 0.0]] * 10}, r"manifest template: expected 468×2 points, found shape \(10, 2\)"),
+    ({"template": [[0.0, 0.0]] * 10}, r"manifest template: expected 468×2 points \(or none\), found shape \(10, 2\)"),
     ({"crop_encoding": {"primaries": "ACEScg", "transfer": "gamma9"}}, r"transfer function: expected one of"),
 ])
 def test_model_with_incompatible_manifest(tmp_path, overrides, expected):
@@ -70,6 +70,12 @@ def test_model_with_incompatible_manifest(tmp_path, overrides, expected):
     p = build_model(tmp_path / "m.onnx", manifest_overrides=overrides)
     with pytest.raises((ModelError, ColourError), match=expected):
         load_model(p, "cpu")
+
+
+def test_model_without_a_template_is_accepted(tmp_path):
+    """Face sets that do not record their template give manifests without one: nothing to compare."""
+    m = load_model(build_model(tmp_path / "m.onnx", manifest_overrides={"template": []}), "cpu")
+    assert m.manifest.template == [] and m.resolution == 64
 
 
 def test_model_with_wrong_io(tmp_path):

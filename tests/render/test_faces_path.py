@@ -14,15 +14,6 @@ from faceplate.cli.main import main
 from faceplate.plates import read_image
 
 
-@pytest.fixture(scope="module")
-def extracted(shot, face_assets, tmp_path_factory):
-    out = tmp_path_factory.mktemp("faceset")
-    rc = main(["extract", shot.plate, "--frames", f"{FIRST}-{FIRST + 2}", "--out", str(out), "--size", "64",
-               "--face", "all"])
-    assert rc == 0
-    return out
-
-
 def test_render_from_extract_alignments(shot, model_dir, extracted, tmp_path):
     out = tmp_path / "p.####.exr"
     rc = main(["render", shot.plate, "--model", str(model_dir / "invert.onnx"), "--frames", f"{FIRST}-{FIRST + 2}",
