@@ -197,3 +197,21 @@ def test_chunks_rendered_at_once_on_one_output_pattern(shot, model_dir, tmp_path
         a = read_image(str(out).replace("####", str(f)))
         b = read_image(str(ref).replace("####", str(f)))
         assert np.array_equal(bits(a.pixels), bits(b.pixels))
+
+
+def test_the_render_path_never_imports_torch(shot, model_dir, tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from faceplate.cli.main import main\n"
+        f"rc = main(['render', {shot.plate!r}, '--model', {str(model_dir / 'invert.onnx')!r}, '--frames', '{FIRST}',"
+        f" '--out', {str(tmp_path / 'p.####.exr')!r}, '--alignments', {str(shot.alignments)!r}, '--device', 'cpu'])\n"
+        "import faceplate.render.service, faceplate.client\n"
+        "heavy = [m for m in ('torch', 'tensorboard') if m in sys.modules]\n"
+        "print(rc, heavy)\n"
+        "sys.exit(0 if rc == 0 and not heavy else 1)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / f"p.{FIRST}.exr").exists()
