@@ -94,12 +94,13 @@ def load_checkpoint(path: Path | str, map_location: str | torch.device = "cpu") 
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        if "weights only" in str(exc).lower() or "weights_only" in str(exc):
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln), lines[0] if lines else "")
+        if "GLOBAL" in str(exc):
             raise CheckpointError(
                 f"checkpoint {path}: refused, it holds Python objects other than tensors and plain data "
-                f"(loading it would run pickled code); expected a faceplate checkpoint ({msg})") from None
-        raise CheckpointError(f"checkpoint {path}: corrupt or not a checkpoint ({msg})") from None
+                f"(loading it would run pickled code); expected a faceplate checkpoint ({detail})") from None
+        raise CheckpointError(f"checkpoint {path}: corrupt or not a checkpoint ({detail})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, KeyError, AttributeError,
             IndexError, TypeError, UnicodeDecodeError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -22,10 +22,20 @@ from faceplate.train.augment import AugmentSettings, augment
 
 def load_pair(a: str | Path, b: str | Path) -> tuple[FaceSet, FaceSet]:
     """Both face sets (folders or selection JSONs), checked non-empty and colour-compatible."""
-    fa, fb = load_for_training(a), load_for_training(b)
-    for name, fs, path in (("A", fa, a), ("B", fb, b)):
+    sets = []
+    for name, path in (("A", a), ("B", b)):
+        flag = f"--{name.lower()}"
+        if not Path(path).exists():
+            raise FaceSetError(f"{flag} {path}: not found; expected a face-set folder made by 'faceplate extract' "
+                               f"or a selection JSON")
+        try:
+            fs = load_for_training(path)
+        except FaceSetError as exc:
+            raise FaceSetError(f"{flag} (face set {name}): {exc}") from None
         if not fs.faces:
-            raise FaceSetError(f"face set {name} {path}: expected at least one face, found none")
+            raise FaceSetError(f"{flag} (face set {name}) {path}: expected at least one face, found none")
+        sets.append(fs)
+    fa, fb = sets
     check_same_colour(fa, fb)
     return fa, fb
 
@@ -43,7 +53,7 @@ def data_hash(fs: FaceSet) -> str:
 
 
 class FaceSource:
-    """Faces of one set at the training resolution, from memory (float16 cache) or from disk."""
+    """Faces of one set at the training resolution (float16 precision), from memory or from disk."""
 
     def __init__(self, fs: FaceSet, resolution: int, cache_mb: int) -> None:
         self.fs, self.resolution = fs, resolution
@@ -52,8 +62,7 @@ class FaceSource:
         if need <= cache_mb:
             self.cache = []
             for i in range(len(fs.faces)):
-                img, msk = self._read(i)
-                self.cache.append((img.astype(np.float16), msk.astype(np.float16)))
+                self.cache.append(self._read(i))
 
     def __len__(self) -> int:
         return len(self.fs.faces)
@@ -74,13 +83,12 @@ class FaceSource:
             interp = cv2.INTER_AREA if img.shape[0] > self.resolution else cv2.INTER_CUBIC
             img = cv2.resize(img, (self.resolution, self.resolution), interpolation=interp)
             msk = cv2.resize(msk, (self.resolution, self.resolution), interpolation=interp)
-        return np.clip(img, 0, 1).astype(np.float32), np.clip(msk, 0, 1).astype(np.float32)
+        # faces are held as float16 (half the memory); read from disk or cache, they are the same values
+        return np.clip(img, 0, 1).astype(np.float16), np.clip(msk, 0, 1).astype(np.float16)
 
     def get(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.cache is not None:
-            img, msk = self.cache[i]
-            return img.astype(np.float32), msk.astype(np.float32)
-        return self._read(i)
+        img, msk = self.cache[i] if self.cache is not None else self._read(i)
+        return img.astype(np.float32), msk.astype(np.float32)
 
 
 def _chw(a: np.ndarray) -> torch.Tensor:
@@ -131,16 +139,16 @@ def worker_init(_: int) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)
-    except Exception:  # pragma: no cover
-        pass
 
 
 def make_loader(ds: PairDataset, sampler: StepBatchSampler, workers: int, prefetch: int, seed: int,
                 pin: bool) -> torch.utils.data.DataLoader:
+    if workers:
+        # OpenCV's thread pool does not survive fork (a forked worker deadlocks on it): run OpenCV
+        # single-threaded before the workers are forked; the workers are the parallelism.
+        import cv2
+
+        cv2.setNumThreads(0)
     g = torch.Generator()
     g.manual_seed(seed)
     kw = dict(num_workers=workers, pin_memory=pin, generator=g, worker_init_fn=worker_init if workers else None)
