@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 
 from conftest import FIRST
 from faceplate.cli.main import main
@@ -23,7 +22,6 @@ def test_render_from_extract_alignments(shot, model_dir, extracted, tmp_path):
     assert (mask > 0.5).sum() > 800  # a real face matte where the astronaut's face is
     ys, xs = np.nonzero(mask > 0.5)
     assert 60 < xs.mean() + 8 < 180 and 20 < ys.mean() + 4 < 120
-    # the no-face frame of the shot (face drawn out?) is not part of this fixture: every frame has a face
     for f in (FIRST + 1, FIRST + 2):
         assert read_image(str(out).replace("####", str(f))).channels_array(["mask.Y"]).max() == 1.0
 

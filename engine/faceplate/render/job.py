@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from faceplate.colour.ocio import ColourConfig
-from faceplate.errors import FaceplateError, InputError
+from faceplate.errors import InputError
 from faceplate.plates.atomic import check_writable_folder
 from faceplate.plates.image import Image, read_image
 from faceplate.plates.sequence import FrameRange, Sequence
@@ -252,4 +252,4 @@ def _ranges(frames: list[int]) -> str:
     return ",".join(out)
 
 
-__all__ = ["FaceplateError", "RenderReport", "ShotRender", "describe", "render_shot"]
+__all__ = ["RenderReport", "ShotRender", "compute_passes", "describe", "render_shot"]

@@ -248,7 +248,8 @@ class EngineService:
             doc = wire.recv_message(conn, wire.MAX_REQUEST, deadline=time.monotonic() + 30)
             req_id = doc.get("id")
             wire.check_request(doc)
-            self.requests += 1
+            with self._state:
+                self.requests += 1
             if doc["op"] == "ping":
                 resp = {"ok": True, "pid": os.getpid(), "version": __version__, "protocol": wire.PROTOCOL}
             elif doc["op"] == "shutdown":
@@ -257,11 +258,13 @@ class EngineService:
             else:
                 resp = self.render(doc)
         except FaceplateError as exc:
-            self.failures += 1
+            with self._state:
+                self.failures += 1
             log.warning("request failed: %s", exc)
             resp = {"ok": False, "error": str(exc), "kind": type(exc).__name__}
         except Exception as exc:  # the service survives any failing request
-            self.failures += 1
+            with self._state:
+                self.failures += 1
             log.exception("request failed with an internal error")
             resp = {"ok": False, "error": f"internal error: {type(exc).__name__}: {exc}", "kind": "InternalError"}
         resp["seconds"] = round(time.perf_counter() - t, 6)
