@@ -80,3 +80,39 @@ def test_detected_still_face_on_a_noisy_plate_gives_a_steady_matte(astronaut, mo
     # frame-to-frame change of the matte: a small fraction of its area
     change = np.abs(np.diff(masks, axis=0)).sum(axis=(1, 2)) / area[:-1]
     assert change.max() < 0.05, change
+
+
+def test_detection_gives_the_same_bits_in_chunks_frame_by_frame_and_through_the_service(
+        astronaut, model_dir, face_assets, tmp_path, short_tmp):
+    """Smoothing uses the neighbours on disk, so how the shot is split does not change the landmarks."""
+    import threading
+
+    from conftest import plate_pixels, write_plate
+    from faceplate import client
+    from faceplate.render.service import EngineService
+
+    for i in range(5):
+        write_plate(tmp_path / f"mv.{FIRST + i}.exr", plate_pixels(astronaut.acescg, 2 * i))
+    plate = str(tmp_path / "mv.####.exr")
+    common = ["--model", str(model_dir / "invert.onnx"), "--device", "cpu", "--smoothing", "1",
+              "--colour-match", "meanstd"]
+    assert main(["render", plate, "--out", str(tmp_path / "all" / "p.####.exr"), *common]) == 0
+    for chunk in (f"{FIRST}-{FIRST + 1}", f"{FIRST + 2}-{FIRST + 4}"):
+        assert main(["render", plate, "--frames", chunk, "--out", str(tmp_path / "chunks" / "p.####.exr"), *common]) == 0
+    svc = EngineService(str(short_tmp / "e.sock"), idle_timeout=60)
+    svc.bind()
+    t = threading.Thread(target=svc.serve_forever, daemon=True)
+    t.start()
+    try:
+        for f in range(FIRST, FIRST + 5):  # as Natron's RunScript asks: one frame at a time, plate pattern
+            client.render_frame(plate, f, str(tmp_path / "svc" / "p.####.exr"), str(model_dir / "invert.onnx"),
+                                settings={"device": "cpu", "smoothing": "1", "colour_match": "meanstd"},
+                                timeout=60, socket_path=svc.socket_path, start=False)
+    finally:
+        svc.stop()
+        t.join(10)
+    for f in range(FIRST, FIRST + 5):
+        ref = (tmp_path / "all" / f"p.{f}.exr").read_bytes()
+        assert (tmp_path / "chunks" / f"p.{f}.exr").read_bytes() == ref, f
+        assert (tmp_path / "svc" / f"p.{f}.exr").read_bytes() == ref, f
+    assert read_image(tmp_path / "all" / f"p.{FIRST + 2}.exr").channels_array(["mask.Y"]).max() == 1.0

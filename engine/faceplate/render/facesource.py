@@ -108,32 +108,63 @@ def select(faces: list[ShotFace], settings: RenderSettings) -> list[ShotFace]:
     return sorted(faces, key=lambda f: f.track)
 
 
-def detect_faces(read_proxy, frames: list[int], settings: RenderSettings) -> dict[int, list[ShotFace]]:
-    """Detect, landmark, track and smooth faces over ``frames``.
+class FaceFinder:
+    """Detection + landmarks per frame (face-model assets), cached by frame identity, then tracking and
+    look-ahead smoothing over a window of neighbouring frames.
 
-    ``read_proxy(frame)`` returns the frame's sRGB proxy (float32 H×W×3 in [0, 1]) and the data
-    window offset (x, y). Needs the face-model assets (``faceplate assets build``).
+    Smoothing a frame uses the ``smoothing`` frames on each side that exist on disk, whatever range is
+    being rendered, so a shot rendered in chunks (farm), frame by frame (the service) or in one go
+    gets the same landmarks. Thread-safe.
     """
-    from faceplate.faces import track as trackmod
-    from faceplate.faces.detect import FaceDetector
-    from faceplate.faces.landmarks import Landmarker
 
-    detector = FaceDetector()
-    landmarker = Landmarker()
-    per_frame: dict[int, list[np.ndarray]] = {}
-    for frame in frames:
-        proxy, (ox, oy) = read_proxy(frame)
-        pts_list = []
-        for det in detector.detect(proxy):
-            lm = landmarker.from_detection(proxy, det)
-            p = np.asarray(lm.points, np.float64).copy()
-            p[:, 0] += ox
-            p[:, 1] += oy
-            pts_list.append(p)
-        per_frame[frame] = pts_list
-    tracks = trackmod.smooth_tracks(trackmod.link_tracks(per_frame), strength=settings.smoothing)
-    out: dict[int, list[ShotFace]] = {f: [] for f in frames}
-    for tid, track in enumerate(tracks):
-        for frame, pts in track.items():
-            out[frame].append(ShotFace(points=np.asarray(pts, np.float64), track=tid))
-    return out
+    def __init__(self, max_cached: int = 4096) -> None:
+        import threading
+
+        self._detector = None
+        self._landmarker = None
+        self._cache: dict[Any, list[np.ndarray]] = {}
+        self._lock = threading.Lock()
+        self.max_cached = max_cached
+
+    def _raw(self, key: Any, read_proxy, frame: int) -> list[np.ndarray]:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+            if self._detector is None:
+                from faceplate.faces.detect import FaceDetector
+                from faceplate.faces.landmarks import Landmarker
+
+                self._detector, self._landmarker = FaceDetector(), Landmarker()
+            proxy, (ox, oy) = read_proxy(frame)
+            pts_list = []
+            for det in self._detector.detect(proxy):
+                p = np.asarray(self._landmarker.from_detection(proxy, det).points, np.float64).copy()
+                p[:, 0] += ox
+                p[:, 1] += oy
+                pts_list.append(p)
+            while len(self._cache) >= self.max_cached:
+                del self._cache[next(iter(self._cache))]
+            self._cache[key] = pts_list
+            return pts_list
+
+    def faces(self, read_proxy, frames: Iterable[int], settings: RenderSettings,
+              on_disk: Iterable[int] | None = None, key=None) -> dict[int, list[ShotFace]]:
+        """Faces of ``frames``. ``read_proxy(frame)`` -> (sRGB proxy H×W×3 in [0, 1], data window
+        origin); ``on_disk``: the plate's frames (neighbours used for smoothing); ``key(frame)``: a
+        cache key that changes when the frame's file changes (default: the frame number)."""
+        from faceplate.faces import track as trackmod
+
+        frames = list(frames)
+        half = trackmod.window_for(settings.smoothing) // 2
+        avail = set(on_disk) if on_disk is not None else set(frames)
+        needed = sorted({g for f in frames for g in range(f - half, f + half + 1) if g in avail} | set(frames))
+        key = key or (lambda f: f)
+        per_frame = {g: self._raw(key(g), read_proxy, g) for g in needed}
+        tracks = trackmod.smooth_tracks(trackmod.link_tracks(per_frame), strength=settings.smoothing)
+        out: dict[int, list[ShotFace]] = {f: [] for f in frames}
+        for tid, tr in enumerate(tracks):
+            for frame, pts in tr.items():
+                if frame in out:
+                    out[frame].append(ShotFace(points=np.asarray(pts, np.float64), track=tid))
+        return out

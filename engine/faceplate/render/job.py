@@ -24,7 +24,7 @@ from faceplate.errors import InputError
 from faceplate.plates.atomic import check_writable_folder
 from faceplate.plates.image import Image, read_image
 from faceplate.plates.sequence import FrameRange, Sequence
-from faceplate.render.facesource import ShotFace, detect_faces, faces_for_frames, select
+from faceplate.render.facesource import FaceFinder, ShotFace, faces_for_frames, select
 from faceplate.render.frame import Passes, render_frame
 from faceplate.render.model import SwapModel, load_model
 from faceplate.render.passes import frame_paths, write_passes
@@ -73,17 +73,34 @@ def compute_passes(img: Image, faces: list[ShotFace], model: SwapModel, settings
     return render_frame(rgb, alpha, offset, pts, model, settings, config, space)
 
 
-def shot_faces(job: ShotRender, seq: Sequence, frames: list[int], config: ColourConfig) -> dict[int, list[ShotFace]]:
-    """Faces per frame: from the alignments file, else detected and tracked over ``frames``."""
-    if job.alignments:
-        return faces_for_frames(job.alignments, frames)
-    space = config.resolve(job.settings.colour_space, "--colour-space")
+def frame_key(seq: Sequence, frame: int, space: str) -> tuple:
+    """Identity of a plate frame for caches: path, size, mtime, colour space."""
+    p = seq.path(frame)
+    try:
+        st = p.stat()
+        return (str(p.resolve()), st.st_size, st.st_mtime_ns, space)
+    except OSError:
+        return (str(p), 0, 0, space)
+
+
+def detect_shot_faces(finder: FaceFinder, seq: Sequence, frames: list[int], settings: RenderSettings,
+                      config: ColourConfig) -> dict[int, list[ShotFace]]:
+    """Detected, tracked and smoothed faces of ``frames`` (neighbours on disk used for smoothing)."""
+    space = config.resolve(settings.colour_space, "--colour-space")
 
     def read_proxy(frame: int):
         img = read_image(seq.path(frame), frame)
         return config.to_proxy(img.rgb(), space), (img.data_window[0], img.data_window[1])
 
-    return detect_faces(read_proxy, frames, job.settings)
+    return finder.faces(read_proxy, frames, settings, on_disk=seq.frames_on_disk(),
+                        key=lambda f: frame_key(seq, f, space))
+
+
+def shot_faces(job: ShotRender, seq: Sequence, frames: list[int], config: ColourConfig) -> dict[int, list[ShotFace]]:
+    """Faces per frame: from the alignments file, else detected and tracked."""
+    if job.alignments:
+        return faces_for_frames(job.alignments, frames)
+    return detect_shot_faces(FaceFinder(), seq, frames, job.settings, config)
 
 
 def _plan(job: ShotRender, report: RenderReport) -> tuple[Sequence, list[int]]:

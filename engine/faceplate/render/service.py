@@ -26,9 +26,10 @@ from faceplate import __version__, wire
 from faceplate.colour.ocio import ColourConfig
 from faceplate.errors import FaceplateError, InputError, ServiceError
 from faceplate.plates.image import read_image
-from faceplate.render.facesource import ShotFace, detect_faces, load_alignments, select
+from faceplate.plates.sequence import Sequence
+from faceplate.render.facesource import FaceFinder, ShotFace, load_alignments, select
 from faceplate.render.frame import empty_passes, finish, prepare
-from faceplate.render.job import plate_arrays
+from faceplate.render.job import detect_shot_faces, frame_key, plate_arrays
 from faceplate.render.model import ModelCache, SwapModel
 from faceplate.render.passes import write_passes
 from faceplate.render.settings import RenderSettings
@@ -126,6 +127,7 @@ class EngineService:
         self._state = threading.Lock()
         self._stop = threading.Event()
         self._alignments: dict[tuple, dict[int, list[ShotFace]]] = {}
+        self.finder = FaceFinder()
         self._sock: socket.socket | None = None
         self._lock_fh = None
         self._inode: tuple[int, int] | None = None
@@ -303,9 +305,14 @@ class EngineService:
             if frame not in al:
                 raise InputError(f"alignments {path}: frame {frame} is not covered (re-run 'faceplate extract')")
             return al[frame]
-        space = self.config.resolve(settings.colour_space, "--colour-space")
-        proxy = self.config.to_proxy(img.rgb(), space)
-        return detect_faces(lambda f: (proxy, (img.data_window[0], img.data_window[1])), [frame], settings)[frame]
+        plate = doc["plate"]
+        seq = Sequence(plate)  # a pattern: neighbouring frames on disk smooth the landmarks
+        if seq.is_still:
+            space = self.config.resolve(settings.colour_space, "--colour-space")
+            proxy = self.config.to_proxy(img.rgb(), space)
+            return self.finder.faces(lambda f: (proxy, (img.data_window[0], img.data_window[1])), [frame], settings,
+                                     key=lambda f: frame_key(seq, f, space))[frame]
+        return detect_shot_faces(self.finder, seq, [frame], settings, self.config)[frame]
 
     def render(self, doc: dict[str, Any]) -> dict[str, Any]:
         values = dict(doc.get("settings") or {})
