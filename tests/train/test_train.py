@@ -120,6 +120,17 @@ def test_resume_continues_exactly(facesets, tmp_path):
     assert [r["step"] for r in read_log(tmp_path / "part" / "losses.jsonl")] == [1, 2, 3, 4, 5]
 
 
+def test_max_time_bounds_a_run(facesets, tmp_path):
+    from faceplate.train.checkpoint import load_checkpoint
+
+    a, b = facesets
+    r = train(tiny_config(a, b, tmp_path / "run", max_steps=100000, max_time=0.3, save_every=0, preview_every=0),
+              progress=False)
+    assert 1 <= r.step < 100000 and not r.interrupted
+    assert load_checkpoint(tmp_path / "run")["step"] == r.step
+    assert (tmp_path / "run" / "losses.png").exists()
+
+
 def _spawn(a, b, run, save_every):
     args = [sys.executable, "-m", "faceplate", "train", "--a", str(a), "--b", str(b), "--out", str(run),
             "--width", "8", "--ae-dims", "16", "--batch", "2", "--max-steps", "100000", "--seed", "3",
