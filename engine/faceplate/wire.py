@@ -55,18 +55,26 @@ def default_socket_path(env: Optional[Dict[str, str]] = None) -> str:
 
 
 def ensure_private_dir(folder: str) -> None:
-    """Create ``folder`` (mode 0700) or check an existing one is a folder we own, not open to others."""
-    try:
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-    except OSError as exc:
-        raise WireError("service folder %s: cannot be created (%s)" % (folder, exc.strerror or exc))
+    """Make sure the socket's folder is safe: create it with mode 0700, or accept an existing one that
+    only we can write to (or a sticky folder like /tmp). Our own runtime folder is fixed to 0700 if it
+    was opened up; any other folder is never chmod-ed, it is refused."""
+    if not os.path.lexists(folder):
+        try:
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise WireError("service folder %s: cannot be created (%s)" % (folder, exc.strerror or exc))
     st = os.lstat(folder)
     if not stat.S_ISDIR(st.st_mode):
         raise WireError("service folder %s: expected a folder, found another kind of file" % folder)
-    if st.st_uid != os.getuid():
+    sticky = bool(st.st_mode & stat.S_ISVTX)
+    if st.st_uid != os.getuid() and not (st.st_uid == 0 and sticky):
         raise WireError("service folder %s: expected to be owned by uid %d, found uid %d"
                         % (folder, os.getuid(), st.st_uid))
-    if st.st_mode & 0o077:
+    if st.st_mode & 0o022 and not sticky:
+        ours = os.path.abspath(folder) == os.path.abspath(runtime_dir())
+        if not ours or st.st_uid != os.getuid():
+            raise WireError("service folder %s: expected a folder other users cannot write to, found mode %o"
+                            % (folder, st.st_mode & 0o777))
         try:
             os.chmod(folder, 0o700)
         except OSError as exc:

@@ -139,6 +139,17 @@ def test_socket_and_folder_are_private_and_a_second_service_is_refused(service):
     assert os.path.exists(service.socket_path)
 
 
+def test_socket_folder_open_to_others_is_refused_never_chmod_ed(short_tmp):
+    open_dir = short_tmp / "open"
+    open_dir.mkdir()
+    os.chmod(open_dir, 0o777)
+    with pytest.raises(wire.WireError, match="expected a folder other users cannot write to, found mode 777"):
+        EngineService(str(open_dir / "e.sock")).bind()
+    assert open_dir.stat().st_mode & 0o777 == 0o777
+    wire.ensure_private_dir("/tmp")  # sticky and root's: fine, and left alone
+    assert os.stat("/tmp").st_mode & 0o7777 == 0o1777
+
+
 def test_idle_service_exits_and_removes_its_socket(short_tmp):
     svc = EngineService(str(short_tmp / "e.sock"), idle_timeout=0.3)
     svc.bind()
