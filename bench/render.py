@@ -242,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
         res["ratio_warm_service_over_cold_process"] = statistics.median(warm) / statistics.median(cold)
         same = all((tmp / "warm" / f"p.{f}.exr").read_bytes() == (tmp / "shot" / f"p.{f}.exr").read_bytes()
                    for f in frames)
-        res["service_output_identical_to_in_process"] = same
+        same_conc = all((tmp / "conc" / f"p.{f}.exr").read_bytes() == (tmp / "shot" / f"p.{f}.exr").read_bytes()
+                        for f in frames)
+        res["service_output_identical_to_in_process"] = same and same_conc
+        res["load_average"] = os.getloadavg()[0]
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
