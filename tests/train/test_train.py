@@ -173,8 +173,10 @@ def test_killed_run_resumes_with_same_next_loss(facesets, tmp_path, how):
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
     step = int(load_checkpoint(run)["step"])
     assert step >= (3 if how == "sigint" else 2)
+    (run / ".checkpoint.tmp-123-abcd.pt").write_bytes(b"PK half")  # as if killed mid-save
     resumed = train(tiny_config(a, b, run, max_steps=step + 1, preview_every=0), resume=True, progress=False)
     straight = train(tiny_config(a, b, tmp_path / "straight", max_steps=step + 1, save_every=0, preview_every=0),
                      progress=False)
     assert resumed.history[0]["step"] == step + 1
+    assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
     assert resumed.history[0]["total"] == straight.history[-1]["total"]

@@ -200,6 +200,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     run_dir = Path(cfg.out)
     if dist.main:
         check_writable_folder(run_dir, "run folder")
+        # a run killed while writing leaves only hidden temporaries (never a half checkpoint): drop them
+        for stale in run_dir.glob(".*.tmp-*"):
+            stale.unlink(missing_ok=True)
     device = pick_device(cfg.device, dist)
     cuda = device.type == "cuda"
 
