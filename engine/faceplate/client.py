@@ -139,8 +139,10 @@ def render_frame(plate: str, frame: int, out: str, model: str, settings: Optiona
             left = t_end - time.monotonic()
             if left <= 0:
                 raise ServiceError("frame %d: timed out after %.1fs" % (frame, float(timeout)))
+            # the service must stop before we give up: it writes nothing once its deadline passed
+            margin = min(2.0, 0.2 * left)
             doc = wire.render_request(plate, frame, out, model, settings=settings, alignments=alignments,
-                                      faces=faces, separate=separate, deadline=time.time() + left)
+                                      faces=faces, separate=separate, deadline=time.time() + left - margin)
             try:
                 resp = request(doc, left, socket_path, start, python)
             except wire.WireError as exc:
