@@ -261,6 +261,26 @@ def test_killing_the_service_mid_request_never_leaves_a_partial_file(short_tmp, 
             pass
 
 
+def test_client_timeout_leaves_nothing_even_when_the_service_finishes_later(service, astronaut, model_dir, tmp_path):
+    import cv2
+
+    from faceplate.plates.image import Image, write_image
+
+    big = cv2.resize(np.ascontiguousarray(astronaut.acescg), (2048, 2048))[:1536]
+    plate = tmp_path / "big.1001.exr"
+    write_image(plate, Image(pixels=big, channels=("R", "G", "B"), data_window=(0, 0, 2048, 1536),
+                             display_window=(0, 0, 2048, 1536)), pixel_type="float", compression="zip")
+    out = tmp_path / "o" / "p.####.exr"
+    with pytest.raises(ServiceError, match=r"frame 1001: timed out waiting for the other end"):
+        client.render_frame(str(plate), 1001, str(out), str(model_dir / "invert.onnx"),
+                            settings={"device": "cpu", "comp": True}, faces=[], timeout=0.2,
+                            socket_path=service.socket_path, start=False)
+    deadline = time.monotonic() + 30
+    while service._active and time.monotonic() < deadline:  # let the service finish that request
+        time.sleep(0.05)
+    assert not (tmp_path / "o").exists() or not list((tmp_path / "o").iterdir())
+
+
 def test_client_command_line_as_natron_runs_it(short_tmp, shot, model_dir, tmp_path):
     sock = str(short_tmp / "e.sock")
     out = tmp_path / "pass.####.exr"
