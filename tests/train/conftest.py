@@ -36,7 +36,7 @@ def draw_face(size: int, rng: np.random.Generator, skin: tuple[float, float, flo
 
 
 def make_faceset(root: Path, n: int = 6, size: int = 64, seed: int = 0, skin=(0.6, 0.45, 0.4),
-                 template: bool = True, encoding: CropEncoding | None = None) -> FaceSet:
+                 template: bool | list = True, encoding: CropEncoding | None = None) -> FaceSet:
     root = Path(root)
     (root / "faces").mkdir(parents=True, exist_ok=True)
     (root / "masks").mkdir(parents=True, exist_ok=True)
@@ -53,8 +53,11 @@ def make_faceset(root: Path, n: int = 6, size: int = 64, seed: int = 0, skin=(0.
                                   image=f"faces/{fid}.exr", mask=f"masks/{fid}.exr",
                                   landmarks=[[0.0, 0.0]], transform=[[1, 0, 0], [0, 1, 0]],
                                   box=[0, 0, size, size], score=0.99))
-    meta = {"template": [[0.25, 0.3], [0.75, 0.3], [0.5, 0.7]]} if template else {}
-    fs = FaceSet(root=root, resolution=size, coverage=1.6, centering="face", plate_colour_space="ACEScg",
+    if isinstance(template, list):
+        meta = {"template": template}
+    else:
+        meta = {"template": [[0.25, 0.3], [0.75, 0.3], [0.5, 0.7]]} if template else {}
+    fs = FaceSet(root=root, resolution=size, coverage=0.8, centering="face", plate_colour_space="ACEScg",
                  crop_encoding=encoding or CropEncoding(), ocio_config="ocio://studio-config-latest",
                  faces=records, meta=meta)
     fs.save()
