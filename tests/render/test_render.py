@@ -215,3 +215,32 @@ def test_the_render_path_never_imports_torch(shot, model_dir, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert (tmp_path / f"p.{FIRST}.exr").exists()
+
+
+def test_overscan_data_window_larger_than_the_display(astronaut, model_dir, tmp_path):
+    """A data window with a negative origin (overscan) is kept, and the face lands where the plate has it."""
+    import cv2
+
+    from conftest import face_points
+    from faceplate.plates.image import Image, write_image
+
+    img = cv2.resize(np.ascontiguousarray(astronaut.acescg), (W + 32, W + 32))[: H + 16]
+    px = np.ascontiguousarray(img, np.float32)
+    write_image(tmp_path / "os.1001.exr", Image(pixels=px, channels=("R", "G", "B"), data_window=(-16, -8, W + 32, H + 16),
+                                                display_window=(0, 0, W, H)), pixel_type="float")
+    doc = {"schema": "faceplate.alignments", "version": 1,
+           "frames": {"1001": [{"landmarks": face_points(0).tolist(), "track": 0}]}}
+    (tmp_path / "al.json").write_text(json.dumps(doc))
+    from conftest import Shot
+
+    sh = Shot(plate=str(tmp_path / "os.####.exr"), alignments=tmp_path / "al.json", frames=[1001], no_face=[],
+              folder=tmp_path)
+    render(sh, model_dir / "invert.onnx", tmp_path / "o.####.exr", comp=True)
+    out = read_image(tmp_path / "o.1001.exr")
+    assert out.data_window == (-16, -8, W + 32, H + 16) and out.display_window == (0, 0, W, H)
+    mask = out.channels_array(["mask.Y"])[..., 0]
+    ys, xs = np.nonzero(mask > 0.5)
+    centre = face_points(0)[:, :2].mean(axis=0)  # plate (display) pixels
+    assert abs(xs.mean() - 16 - centre[0]) < 8 and abs(ys.mean() - 8 - centre[1]) < 12
+    outside = mask == 0
+    assert np.array_equal(bits(out.channels_array(["R", "G", "B"])[outside]), bits(px[outside]))
