@@ -56,8 +56,11 @@ def test_cli_train_from_toml_then_export(facesets, tmp_path, capsys):
     saved = json.loads((run / "config.json").read_text())
     assert saved["model"] == "liae" and saved["seed"] == 7 and saved["losses"] == "l1:1,ms_ssim:0.5,mask:1"
     # continue the run for one more step from the command line alone
-    assert main(["train", "--out", str(run), "--resume", "--max-steps", "3", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "--out", str(run), "--resume", "--max-steps", "3"]) == 0
     assert ckpt.load_checkpoint(run)["step"] == 3
+    bar = capsys.readouterr().err  # the progress bar: step, losses, samples/s, ETA
+    assert "step 3/3" in bar and "ms_ssim" in bar and "samples/s" in bar and "ETA" in bar
     assert main(["export", str(run), "--out", str(tmp_path / "m.onnx"), "--direction", "b2a"]) == 0
     out = capsys.readouterr().out
     assert "liae, fp32, 64px, 3 steps" in out and "max abs diff" in out
