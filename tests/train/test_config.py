@@ -63,3 +63,9 @@ def test_resume_refuses_changed_settings():
     C.check_resume(saved, saved.replace(max_steps=10, workers=0))  # run bounds may change
     with pytest.raises(InputError, match="width: run has 32, asked for 64"):
         C.check_resume(saved, saved.replace(width=64))
+
+
+def test_cli_paths_saved_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = C.resolve({"a": "sets/a", "b": "sets/b", "out": "run"})
+    assert (cfg.a, cfg.b, cfg.out) == (str(tmp_path / "sets/a"), str(tmp_path / "sets/b"), str(tmp_path / "run"))

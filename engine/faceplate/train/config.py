@@ -196,6 +196,10 @@ def from_mapping(values: Mapping[str, Any]) -> TrainConfig:
 def resolve(cli: Mapping[str, Any], toml_path: Path | str | None = None, resume: bool = False) -> TrainConfig:
     """CLI values (None = not given) over the TOML file's over (with ``resume``) the run's saved
     ``config.json`` over the defaults."""
+    cli = dict(cli)
+    for key in ("a", "b", "out"):  # saved configs hold absolute paths, so they work from anywhere
+        if cli.get(key):
+            cli[key] = str(Path(cli[key]).expanduser().absolute())
     merged: dict[str, Any] = {}
     if resume:
         out = cli.get("out") or (read_toml(toml_path).get("out") if toml_path else None)
