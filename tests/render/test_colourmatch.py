@@ -98,3 +98,19 @@ def test_blend_helpers_keep_outside_pixels_exact():
     np.testing.assert_allclose(out[0, 1], 0.45)
     np.testing.assert_allclose(floor_mask(np.array([0.04, 0.525, 1.0, np.nan]), 0.05), [0.0, 0.5, 1.0, 0.0], atol=1e-6)
     assert clean_matte(np.array([1e-5, 0.5, 2.0]))[0] == 0.0
+
+
+def test_erode_sides_moves_one_edge_at_a_time():
+    from faceplate.render.blend import erode_sides
+
+    m = np.zeros((40, 40), np.float32)
+    m[10:30, 10:30] = 1.0
+    def edges(x):
+        ys, xs = np.nonzero(x > 0.5)
+        return ys.min(), ys.max(), xs.min(), xs.max()
+
+    assert edges(erode_sides(m, 3, 0, 0, 0)) == (13, 29, 10, 29)
+    assert edges(erode_sides(m, 0, 2, 0, 0)) == (10, 27, 10, 29)
+    assert edges(erode_sides(m, 0, 0, 4, -5)) == (10, 29, 14, 34)
+    assert edges(erode_sides(m, -2, 0, 0, 0)) == (8, 29, 10, 29)
+    assert np.array_equal(erode_sides(m, 0, 0, 0, 0), m)

@@ -244,3 +244,17 @@ def test_overscan_data_window_larger_than_the_display(astronaut, model_dir, tmp_
     assert abs(xs.mean() - 16 - centre[0]) < 8 and abs(ys.mean() - 8 - centre[1]) < 12
     outside = mask == 0
     assert np.array_equal(bits(out.channels_array(["R", "G", "B"])[outside]), bits(px[outside]))
+
+
+def test_per_side_erosion_moves_the_matte_edge_in_plate_pixels(shot, model_dir, tmp_path):
+    a, b = tmp_path / "a.####.exr", tmp_path / "b.####.exr"
+    render(shot, model_dir / "invert.onnx", a, frames=str(FIRST), matte="learned", feather=0.0, erode=0.0)
+    render(shot, model_dir / "invert.onnx", b, frames=str(FIRST), matte="learned", feather=0.0, erode=0.0,
+           erode_top=6.0)
+    ma = read_image(str(a).replace("####", str(FIRST))).channels_array(["mask.Y"])[..., 0] > 0.5
+    mb = read_image(str(b).replace("####", str(FIRST))).channels_array(["mask.Y"])[..., 0] > 0.5
+    ya, yb = np.nonzero(ma)[0], np.nonzero(mb)[0]
+    assert 4.5 <= yb.min() - ya.min() <= 7.5  # the face is upright: its top edge moved down ~6 px
+    assert abs(int(yb.max()) - int(ya.max())) <= 1  # the chin side did not move
+    meta = json.loads(read_image(str(b).replace("####", str(FIRST))).metadata["faceplate:settings"])
+    assert meta["erode_top"] == 6.0

@@ -72,3 +72,25 @@ def comp_alpha(plate_alpha: np.ndarray | None, alpha: np.ndarray) -> np.ndarray:
     inside = alpha > 0
     out[inside] = alpha[inside] + plate_alpha[inside] * (1.0 - alpha[inside])
     return out
+
+
+def erode_sides(matte: np.ndarray, top: float, bottom: float, left: float, right: float) -> np.ndarray:
+    """Move each edge of a crop-space matte (H×W in [0, 1]) inwards by its amount in pixels (outwards
+    when negative), one side at a time: the matte is intersected with (or, growing, united with) a copy
+    of itself shifted away from that side. Fractional amounts resample linearly; nothing else changes.
+    """
+    import cv2
+
+    m = np.asarray(matte, np.float32)
+    h, w = m.shape
+    for amount, (dx, dy) in ((top, (0.0, 1.0)), (bottom, (0.0, -1.0)), (left, (1.0, 0.0)), (right, (-1.0, 0.0))):
+        if amount == 0:
+            continue
+        a = float(amount)
+        shift = np.array([[1.0, 0.0, dx * abs(a)], [0.0, 1.0, dy * abs(a)]], np.float64)
+        if a < 0:
+            shift[:, 2] *= -1.0
+        moved = cv2.warpAffine(m, shift, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0.0)
+        m = np.minimum(m, moved) if a > 0 else np.maximum(m, moved)
+    return m

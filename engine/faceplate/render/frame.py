@@ -4,8 +4,9 @@
    centering), warp the plate to the crop in float, encode it in the model's crop encoding, and the
    landmark mask in crop pixels;
 2. the model runs on the stacked crops (``SwapModel.run``);
-3. :func:`finish` — decode to linear (plate space), colour match inside the crop matte, inverse-warp
-   face and matte in float, erode/feather in plate pixels, merge faces, build the passes.
+3. :func:`finish` — decode to linear (plate space), per-side erosion of the crop matte (the face's
+   top/bottom/left/right), colour match inside it, inverse-warp face and matte in float,
+   erode/feather in plate pixels, merge faces, build the passes.
 
 Input plate colour is float32 H×W×3 over the plate's data window, scene-linear in ``space``.
 """
@@ -18,7 +19,8 @@ import numpy as np
 
 from faceplate.colour.ocio import ColourConfig
 from faceplate.errors import InputError
-from faceplate.render.blend import clean_matte, combine_mattes, comp_alpha, comp_over_plate, floor_mask, over
+from faceplate.render.blend import (clean_matte, combine_mattes, comp_alpha, comp_over_plate, erode_sides,
+                                    floor_mask, over)
 from faceplate.render.colourmatch import colour_match
 from faceplate.render.model import SwapModel
 from faceplate.render.settings import RenderSettings
@@ -103,6 +105,10 @@ def finish(plate_rgb: np.ndarray, plate_alpha: np.ndarray | None, offset: tuple[
     for i, c in enumerate(crops):
         face = man.crop_encoding.decode(np.ascontiguousarray(swaps[i].transpose(1, 2, 0)), space, config)
         crop_matte = combine_mattes(floor_mask(learned[i, 0], settings.mask_floor), c.landmark_mask, settings.matte)
+        sides = (settings.erode_top, settings.erode_bottom, settings.erode_left, settings.erode_right)
+        if any(sides):  # per-side erosion in the face's own frame, plate pixels -> crop pixels
+            k = align.matrix_scale(c.matrix)
+            crop_matte = erode_sides(crop_matte, *(v * k for v in sides))
         face = colour_match(face, c.ref, crop_matte, settings.colour_match, space, config, settings.colour_amount)
         x0, y0, x1, y1 = _region(c.matrix, r, margin, window)
         if x1 <= x0 or y1 <= y0:

@@ -39,6 +39,14 @@ RENDER_PARAMS: tuple[Param, ...] = (
           choices=("hull", "components")),
     Param("erode", "float", 2.0, "Erode", "shrink the matte by this many plate pixels", minimum=-100.0,
           maximum=200.0),
+    Param("erode_top", "float", 0.0, "Erode top", "extra erosion of the matte's top edge (the face's forehead "
+          "side), plate pixels; negative grows it", minimum=-100.0, maximum=100.0),
+    Param("erode_bottom", "float", 0.0, "Erode bottom", "extra erosion of the matte's bottom (chin) edge, plate "
+          "pixels; negative grows it", minimum=-100.0, maximum=100.0),
+    Param("erode_left", "float", 0.0, "Erode left", "extra erosion of the matte's left edge (as seen in the "
+          "face-aligned crop), plate pixels; negative grows it", minimum=-100.0, maximum=100.0),
+    Param("erode_right", "float", 0.0, "Erode right", "extra erosion of the matte's right edge, plate pixels; "
+          "negative grows it", minimum=-100.0, maximum=100.0),
     Param("feather", "float", 4.0, "Feather", "soften the matte edge over this many plate pixels",
           minimum=0.0, maximum=200.0),
     Param("mask_floor", "float", 0.05, "Mask floor",
@@ -61,7 +69,8 @@ RENDER_PARAMS: tuple[Param, ...] = (
 PARAMS_BY_NAME = {p.name: p for p in RENDER_PARAMS}
 
 #: Fields that change the pixels written (recorded in each output's metadata).
-PIXEL_FIELDS = ("face", "colour_match", "colour_amount", "matte", "landmark_mask", "erode", "feather",
+PIXEL_FIELDS = ("face", "colour_match", "colour_amount", "matte", "landmark_mask", "erode", "erode_top",
+                "erode_bottom", "erode_left", "erode_right", "feather",
                 "mask_floor", "smoothing", "colour_space", "comp", "pixel_type")
 
 
@@ -76,6 +85,10 @@ class RenderSettings:
     matte: str = "both"
     landmark_mask: str = "hull"
     erode: float = 2.0
+    erode_top: float = 0.0
+    erode_bottom: float = 0.0
+    erode_left: float = 0.0
+    erode_right: float = 0.0
     feather: float = 4.0
     mask_floor: float = 0.05
     smoothing: float = 2.0
