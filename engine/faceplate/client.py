@@ -152,7 +152,12 @@ def render_frame(plate: str, frame: int, out: str, model: str, settings: Optiona
                     time.sleep(0.25)  # let a dying service go; the next attempt starts a new one
                     _remove(files)
                     continue
-                raise ServiceError("frame %d: %s" % (frame, exc))
+                if "timed out" in str(exc):
+                    raise ServiceError("frame %d: %s" % (frame, exc))
+                raise ServiceError("frame %d: connection to the engine service lost before its answer (the service "
+                                   "stopped or crashed; its log: %s): %s"
+                                   % (frame, os.path.join(os.path.dirname(socket_path or wire.default_socket_path()),
+                                                          "engine.log"), exc))
             if not resp.get("ok"):
                 raise ServiceError("frame %d: %s" % (frame, resp.get("error", "the service refused the request")))
             missing = [p for p in files if not os.path.exists(p)]
