@@ -64,19 +64,22 @@ def make_step(args, res: int, device: torch.device):
 
 
 def count_flops(args, res: int) -> tuple[float, float]:
-    """(forward FLOPs, full-step FLOPs) of one step at batch ``args.batch`` (counted on CPU, fp32)."""
+    """(forward, full-step) FLOPs **per sample** (counted on CPU in fp32 at batch 2: FLOPs per sample
+    do not depend on the batch size, and counting runs the step)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    cpu_args = argparse.Namespace(**{**vars(args), "compile": False, "channels_last": False, "bf16": False})
+    b = min(args.batch, 2)
+    cpu_args = argparse.Namespace(**{**vars(args), "batch": b, "compile": False, "channels_last": False,
+                                     "bf16": False})
     step, net, _ = make_step(cpu_args, res, torch.device("cpu"))
-    x = torch.rand(args.batch, 3, res, res)
+    x = torch.rand(b, 3, res, res)
     with FlopCounterMode(display=False) as fc:
         with torch.no_grad():
             net(x, x)
     fwd = fc.get_total_flops()
     with FlopCounterMode(display=False) as fc:
         step()
-    return float(fwd), float(fc.get_total_flops())
+    return float(fwd) / (2 * b), float(fc.get_total_flops()) / (2 * b)
 
 
 def sync(device: torch.device) -> None:
@@ -85,7 +88,7 @@ def sync(device: torch.device) -> None:
 
 
 def bench(args, res: int, device: torch.device) -> dict:
-    fwd_flops, step_flops = count_flops(args, res)
+    fwd_per_sample, step_per_sample = count_flops(args, res)
     step, _, n_params = make_step(args, res, device)
     for _ in range(args.warmup):
         step()
@@ -106,9 +109,9 @@ def bench(args, res: int, device: torch.device) -> dict:
         "bf16": bool(args.bf16 and device.type == "cuda"), "channels_last": args.channels_last,
         "compile": args.compile, "step_s_median": med, "step_s_min": times[0],
         "samples_per_s": samples / med,
-        "fwd_gflops_per_sample": fwd_flops / samples / 1e9,
-        "step_gflops_per_sample": step_flops / samples / 1e9,
-        "achieved_tflops": step_flops / med / 1e12,
+        "fwd_gflops_per_sample": fwd_per_sample / 1e9,
+        "step_gflops_per_sample": step_per_sample / 1e9,
+        "achieved_tflops": step_per_sample * samples / med / 1e12,
     }
     if args.peak_tflops:
         row["peak_tflops"] = args.peak_tflops

@@ -213,7 +213,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                          f"that is a multiple of 16 in 64..512, found {resolution} (set --resolution)")
     info = run_info(cfg, fa, fb, resolution)
     if state is not None:
-        saved_info = json.loads(state["run_info"])
+        try:
+            saved_info = dict(json.loads(state["run_info"]))
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {run_dir / ckpt.FILENAME}: run info is unreadable ({exc})") from None
         if saved_info.get("data_hashes") != info["data_hashes"]:
             log.warning("the face sets changed since this run started (data hashes differ); continuing with "
                         "the current files")
