@@ -65,7 +65,7 @@ def run_demo(s: DemoSettings) -> dict:
                                  "--colour-space", SPACE, *size, "--preview"]) or {"faceset": str(fs_a)})
     log.run("extract_b", "extracting B (Grace Hopper) from the stills",
             lambda: run_command(["extract", b_seq.pattern, "--frames", identity.frame_range(s.stills), "--out",
-                                 str(fs_b), "--colour-space", SPACE, *size]) or {"faceset": str(fs_b)})
+                                 str(fs_b), "--colour-space", SPACE, "--no-track", *size]) or {"faceset": str(fs_b)})
 
     def train() -> dict:
         argv = ["train", "--a", str(fs_a), "--b", str(fs_b), "--out", str(run_dir), "--model", s.model,

@@ -44,9 +44,11 @@ class StageLog:
 
 
 def run_command(argv: list[str]) -> None:
-    """Run a ``faceplate`` subcommand in process; a non-zero exit becomes a :class:`FaceplateError`."""
-    from faceplate.cli.main import main
+    """Run a ``faceplate`` subcommand in its own process (as a user would: a fresh interpreter per
+    stage, so training's data-loader workers never fork a process that holds OpenImageIO or
+    onnxruntime threads); a non-zero exit becomes a :class:`FaceplateError`."""
+    import subprocess
 
-    rc = main(argv)
+    rc = subprocess.call([sys.executable, "-m", "faceplate", *argv])
     if rc:
         raise FaceplateError(f"demo: 'faceplate {' '.join(argv)}' failed with exit code {rc} (see the message above)")
