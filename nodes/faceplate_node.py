@@ -146,7 +146,10 @@ def settings(group) -> dict:
     output = bridge.OUTPUTS[_value(group, "output", 0)] if group.getParam("output") is not None else "mask"
     if "comp" in values:
         values["comp"] = bool(values["comp"]) or output == "comp"
-    work = _value(group, "workFolder") or bridge.default_work_folder()
+    work = _value(group, "workFolder")
+    if not work:  # cleared by the artist: a fresh one, kept on the node
+        work = bridge.default_work_folder()
+        group.getParam("workFolder").setValue(work)
     paths = bridge.node_paths(work)
     alignments = _value(group, "alignments", "")
     extra = ["--alignments", alignments] if alignments else []
@@ -279,6 +282,8 @@ def _poll(group, key):
     if state == "running":
         bridge.call_later(2000, lambda: _guarded(group, _poll, key))
         return bridge.last_message(s["paths"]["log"]) or "rendering passes..."
+    if state not in (None, "running"):
+        bridge.forget_prerender(key)
     if state == 0:
         group.getParam("source").setValue(bridge.SOURCES.index("prerendered"))
         activate(group)

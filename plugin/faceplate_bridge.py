@@ -500,6 +500,13 @@ def prerender_state(key: str):
     return "running" if rc is None else rc
 
 
+def forget_prerender(key: str) -> None:
+    """Drop a finished job (its result has been taken into the node)."""
+    job = _JOBS.get(key)
+    if job is not None and job.poll() is not None:
+        del _JOBS[key]
+
+
 def call_later(ms: int, fn) -> bool:
     """Run ``fn`` on the GUI's main thread after ``ms`` (Qt timer); False where there is no Qt (farm)."""
     for mod in ("PySide2.QtCore", "PySide6.QtCore", "PySide.QtCore"):

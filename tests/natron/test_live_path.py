@@ -201,3 +201,7 @@ def test_render_passes_button_renders_in_the_background(host, tmp_path, material
     pre = group.getNode("ReadPrerendered")
     assert pre.layers == "detected"
     assert bridge.frames_on_disk(pre.getParam("filename").getValue()) == shot.frames
+    group.user_edit("source", 0)  # the artist goes back to live: a later refresh keeps it
+    group.user_edit("refresh")
+    assert group.getNode("SourceSwitch").getParam("which").getValue() == 0
+    assert bridge.prerender_state(key) is None
