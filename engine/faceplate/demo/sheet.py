@@ -49,12 +49,13 @@ def contact_sheet(plate: Sequence, passes: Sequence, frames: list[int], out: Pat
             np.repeat(np.clip(mask[sl], 0, 1)[..., None], 3, axis=2),
             config.to_proxy(comp[sl], plate_space),
         ]
-        row = [cv2.resize(t, (tile, tile), interpolation=cv2.INTER_AREA) for t in tiles]
+        row = [(np.clip(cv2.resize(t, (tile, tile), interpolation=cv2.INTER_AREA), 0, 1) * 255 + 0.5)
+               .astype(np.uint8) for t in tiles]
         for t, name in zip(row, COLUMNS):
-            cv2.putText(t, f"{name}  {f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (1, 1, 1), 2, cv2.LINE_AA)
+            cv2.putText(t, f"{name}  {f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2, cv2.LINE_AA)
             cv2.putText(t, f"{name}  {f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
         rows.append(np.concatenate(row, axis=1))
-    sheet = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255 + 0.5).astype(np.uint8)
+    sheet = np.concatenate(rows, axis=0)
     with atomic_path(out, "contact sheet") as tmp:
         cv2.imwrite(str(tmp), sheet[..., ::-1])
     return Path(out)
