@@ -365,3 +365,37 @@ def test_status_follows_the_engine_log_in_the_gui(host, tmp_path, monkeypatch):
     timers.pop()()
     assert group.getParam("status").getValue().endswith("frame 7: model x.onnx: file not found")
     assert len(timers) == 1  # re-armed
+
+
+def test_runscript_text_survives_awkward_paths(host, tmp_path, monkeypatch):
+    """Spaces, quotes and $ in paths and values reach the launcher as single arguments."""
+    import subprocess
+
+    import faceplate_bridge as bridge
+
+    natron, app = host
+    launcher = tmp_path / "launcher"
+    launcher.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n'
+                        'printf "PYTHONPATH=%s\\n" "${PYTHONPATH-unset}"\n')
+    launcher.chmod(0o755)
+    monkeypatch.setattr(bridge, "LAUNCHER", str(launcher))
+    group = app.createNode(SWAP_ID)
+    work = tmp_path / "it's a $HOME work"
+    group.getParam("workFolder").setValue(str(work))
+    group.user_edit("face", "largest")
+    group.user_edit("model", str(tmp_path / 'my "model".onnx'))
+    run = group.getNode("RunScript")
+    script = tmp_path / "runscript"
+    script.write_text(run.getParam("script").getValue())
+    script.chmod(0o700)
+    plate = run.getParam("filename1").getValue().replace("####", "0042")
+    out = run.getParam("filename2").getValue().replace("####", "0042")
+    env = dict(os.environ, PYTHONPATH="/natron/lib")
+    lines = subprocess.run([str(script), plate, out], capture_output=True, text=True, env=env,
+                           timeout=30).stdout.splitlines()
+    assert lines[:7] == ["render", "--plate", str(work / "plate.0042.exr"), "--frame", "0042", "--out",
+                         str(work / "passes.####.exr")]
+    assert lines[lines.index("--model") + 1] == str(tmp_path / 'my "model".onnx')
+    assert lines[lines.index("--log") + 1] == str(work / "faceplate.log")
+    assert lines[lines.index("--face") + 1] == "largest"
+    assert lines[-1] == "PYTHONPATH=unset"
