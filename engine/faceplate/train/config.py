@@ -60,12 +60,14 @@ TRAIN_PARAMS: list[Param] = [
     Param("cache_mb", "int", 4096, "Cache", "keep face sets in memory up to this size (MB)", minimum=0),
     Param("compile", "bool", False, "Compile", "torch.compile the model"),
     Param("device", "choice", "auto", "Device", "training device", choices=DEVICES),
+    Param("deterministic", "bool", False, "Deterministic", "on CUDA, deterministic kernels (slower; CPU runs "
+          "are always repeatable)"),
     Param("tensorboard", "bool", True, "TensorBoard", "write TensorBoard logs to RUN/tensorboard"),
 ]
 
 #: settings that may differ when resuming (they do not change what is computed)
 RUN_BOUNDS = ("max_steps", "max_time", "save_every", "preview_every", "log_every", "workers", "prefetch",
-              "cache_mb", "device", "tensorboard", "compile", "out")
+              "cache_mb", "device", "tensorboard", "compile", "out", "deterministic")
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ class TrainConfig:
     cache_mb: int = 4096
     compile: bool = False
     device: str = "auto"
+    deterministic: bool = False
     tensorboard: bool = True
 
     def __post_init__(self) -> None:

@@ -68,6 +68,19 @@ def pick_device(name: str, dist: DistContext) -> torch.device:
     return torch.device("cpu")
 
 
+def configure_cuda(deterministic: bool) -> None:
+    """Fast kernels (cuDNN autotuning), or repeatable ones with ``--deterministic``."""
+    import os
+
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
 def run_info(cfg: TrainConfig, fa, fb, resolution: int) -> dict[str, Any]:
     """What export needs to describe the model, fixed at the start of the run."""
     template = fa.meta.get("template") or fb.meta.get("template") or []
@@ -204,6 +217,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
             stale.unlink(missing_ok=True)
     device = pick_device(cfg.device, dist)
     cuda = device.type == "cuda"
+    if cuda:
+        configure_cuda(cfg.deterministic)
 
     fa, fb = load_pair(cfg.a, cfg.b)
     resolution = cfg.resolution or fa.resolution
