@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import FIRST, build_model
+from render_fixtures import FIRST, build_model
 from faceplate.errors import InputError, MissingFrameError, ModelError, OutputError
 from faceplate.render.job import ShotRender, render_shot
 from faceplate.render.model import load_model

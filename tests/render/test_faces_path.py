@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 
-from conftest import FIRST
+from render_fixtures import FIRST
 from faceplate.cli.main import main
 from faceplate.plates import read_image
 
@@ -63,7 +63,7 @@ def test_render_command_line_subprocess_and_errors(shot, model_dir, tmp_path):
 
 def test_detected_still_face_on_a_noisy_plate_gives_a_steady_matte(astronaut, model_dir, face_assets, tmp_path):
     """Detection + tracking + smoothing: fresh grain every frame must not make the matte shimmer."""
-    from conftest import plate_pixels, write_plate
+    from render_fixtures import plate_pixels, write_plate
 
     rng = np.random.default_rng(3)
     for i in range(5):
@@ -87,7 +87,7 @@ def test_detection_gives_the_same_bits_in_chunks_frame_by_frame_and_through_the_
     """Smoothing uses the neighbours on disk, so how the shot is split does not change the landmarks."""
     import threading
 
-    from conftest import plate_pixels, write_plate
+    from render_fixtures import plate_pixels, write_plate
     from faceplate import client
     from faceplate.render.service import EngineService
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATA, FIRST, H, W, build_shot
+from render_fixtures import DATA, FIRST, H, W, build_shot
 from faceplate.plates import read_image
 from faceplate.render.job import ShotRender, describe, render_shot
 from faceplate.render.model import file_sha256
@@ -140,7 +140,7 @@ def test_half_plate_keeps_half_and_stays_bit_exact(astronaut, model_dir, tmp_pat
 
 def test_still_face_on_a_noisy_plate_does_not_shimmer(astronaut, model_dir, tmp_path):
     """Same landmarks, fresh noise every frame: the matte must not change at all."""
-    from conftest import face_points, plate_pixels, write_plate
+    from render_fixtures import face_points, plate_pixels, write_plate
 
     rng = np.random.default_rng(1)
     folder = tmp_path / "noisy"
@@ -152,7 +152,7 @@ def test_still_face_on_a_noisy_plate_does_not_shimmer(astronaut, model_dir, tmp_
         write_plate(folder / f"plate.{FIRST + i}.exr", px)
         doc["frames"][str(FIRST + i)] = [{"landmarks": face_points(0).tolist(), "track": 0}]
     (folder / "alignments.json").write_text(json.dumps(doc))
-    from conftest import Shot
+    from render_fixtures import Shot
 
     sh = Shot(plate=str(folder / "plate.####.exr"), alignments=folder / "alignments.json",
               frames=[FIRST, FIRST + 1, FIRST + 2], no_face=[], folder=folder)
@@ -221,7 +221,7 @@ def test_overscan_data_window_larger_than_the_display(astronaut, model_dir, tmp_
     """A data window with a negative origin (overscan) is kept, and the face lands where the plate has it."""
     import cv2
 
-    from conftest import face_points
+    from render_fixtures import face_points
     from faceplate.plates.image import Image, write_image
 
     img = cv2.resize(np.ascontiguousarray(astronaut.acescg), (W + 32, W + 32))[: H + 16]
@@ -231,7 +231,7 @@ def test_overscan_data_window_larger_than_the_display(astronaut, model_dir, tmp_
     doc = {"schema": "faceplate.alignments", "version": 1,
            "frames": {"1001": [{"landmarks": face_points(0).tolist(), "track": 0}]}}
     (tmp_path / "al.json").write_text(json.dumps(doc))
-    from conftest import Shot
+    from render_fixtures import Shot
 
     sh = Shot(plate=str(tmp_path / "os.####.exr"), alignments=tmp_path / "al.json", frames=[1001], no_face=[],
               folder=tmp_path)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import FIRST, build_shot
+from render_fixtures import FIRST, build_shot
 from faceplate import client, wire
 from faceplate.errors import ServiceError
 from faceplate.plates import parse_frames

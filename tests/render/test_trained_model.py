@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import FIRST
+from render_fixtures import FIRST
 from faceplate.cli.main import main
 from faceplate.plates import read_image
 
