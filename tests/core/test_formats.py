@@ -60,6 +60,8 @@ def test_selection_restricts_and_keeps_the_set(tmp_path):
     sel = load_for_training(tmp_path / "sel.json")
     assert [f.id for f in sel.faces] == ["f000003_0", "f000001_0"]
     assert len(FaceSet.load(fs.root).faces) == 4  # nothing deleted
+    with pytest.raises(FaceSetError, match="not found \\(expected a face-set folder or a selection"):
+        load_for_training(tmp_path / "missing")
     with pytest.raises(FaceSetError, match="unknown face id"):
         save_selection(tmp_path / "bad.json", fs, ["nope"], {})
     doc = json.loads((tmp_path / "sel.json").read_text())

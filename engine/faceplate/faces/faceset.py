@@ -150,6 +150,8 @@ def load_for_training(path: Path | str) -> FaceSet:
     path = Path(path)
     if path.is_dir():
         return FaceSet.load(path)
+    if not path.exists():
+        raise FaceSetError(f"face set {path}: not found (expected a face-set folder or a selection .json)")
     doc = load_json(path, SELECTION_SCHEMA, SELECTION_VERSION, FaceSetError)
     root = Path(doc.get("faceset", ""))
     if not root.is_absolute():
