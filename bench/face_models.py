@@ -5,7 +5,7 @@ For each model (BlazeFace short/full range, FaceMesh) the median time of one inf
 * the straight ``tflite2onnx`` conversion in onnxruntime (graph optimisation ALL), "before",
 * the installed, rewritten graph (``faceplate.faces.assets.optimise_model``) with Faceplate's session
   options, "after",
-and the ratios ONNX/TFLite. Inputs are the astronaut photo prepared as each model's input (the
+and the ratios ONNX/TFLite (medians, and 10th percentiles as the steadier figure on a busy machine). Inputs are the astronaut photo prepared as each model's input (the
 build's verification inputs); the largest output difference against TFLite is printed too.
 
     .venv/bin/python bench/face_models.py [--threads 2] [--repeats 200]
@@ -16,6 +16,7 @@ with each line of the table, and the rows are returned as dicts.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from typing import Callable
 
@@ -24,8 +25,9 @@ import numpy as np
 import faceplate  # noqa: F401  (before onnxruntime: disables its telemetry)
 
 
-def _interleaved_medians_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 10) -> list[float]:
-    """Median time of each function, run round-robin so that load from other processes hits all alike."""
+def _interleaved_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 10) -> list[tuple[float, float]]:
+    """(median, 10th percentile) time of each function in ms, run round-robin so that load from other
+    processes hits all alike (the 10th percentile is the steadier figure on a busy machine)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
@@ -35,7 +37,7 @@ def _interleaved_medians_ms(fns: list[Callable[[], object]], repeats: int, warmu
             t0 = time.perf_counter()
             fn()
             ts[i].append(time.perf_counter() - t0)
-    return [1000.0 * float(np.median(t)) for t in ts]
+    return [(1000.0 * float(np.median(t)), 1000.0 * float(np.percentile(t, 10))) for t in ts]
 
 
 def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 200) -> list[dict]:
@@ -72,16 +74,24 @@ def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 
         for model in (raw, opt):
             s = ort.InferenceSession(model.SerializeToString(), session_options(threads), providers=[CPU])
             runs.append(lambda s=s, feed={s.get_inputs()[0].name: xn}: s.run(None, feed))
-        t_tfl, *times = _interleaved_medians_ms(runs, repeats)
+        (t_tfl, p_tfl), *both = _interleaved_ms(runs, repeats)
+        times = [m for m, _ in both]
+        p10 = [p for _, p in both]
         diffs = assets.compare_outputs(assets.tflite_outputs(src, x, threads),
                                        assets.onnx_outputs(opt.SerializeToString(), x, threads), name)
         row = {"model": name, "tflite_ms": t_tfl, "onnx_before_ms": times[0], "onnx_after_ms": times[1],
                "ratio_before": times[0] / t_tfl, "ratio_after": times[1] / t_tfl,
-               "speedup": times[0] / times[1], "max_abs_diff": max(diffs.values())}
+               "speedup": times[0] / times[1], "max_abs_diff": max(diffs.values()),
+               "p10_tflite_ms": p_tfl, "p10_onnx_before_ms": p10[0], "p10_onnx_after_ms": p10[1],
+               "p10_ratio_before": p10[0] / p_tfl, "p10_ratio_after": p10[1] / p_tfl}
         rows.append(row)
         report(f"{name:15s} {t_tfl:9.2f} {times[0]:11.2f} {row['ratio_before']:5.2f}x {times[1]:10.2f} "
-               f"{row['ratio_after']:5.2f}x {row['speedup']:7.2f}x {row['max_abs_diff']:9.1e}")
+               f"{row['ratio_after']:5.2f}x {row['speedup']:7.2f}x {row['max_abs_diff']:9.1e}   "
+               f"(10th percentile: {p_tfl:.2f} / {p10[0]:.2f} / {p10[1]:.2f} ms, "
+               f"ratios {row['p10_ratio_before']:.2f}x -> {row['p10_ratio_after']:.2f}x)")
     report("ratio = ONNX time / TFLite time (lower is better, 1.00x = parity); speed-up = before / after")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    report(f"load average while measuring: {load:.1f} on {os.cpu_count()} CPUs (numbers are noisy when it exceeds the CPUs)")
     return rows
 
 
