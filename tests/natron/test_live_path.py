@@ -27,8 +27,9 @@ ENGINE_PY = sys.executable
 
 
 def _render_fixtures():
-    """The render tests' model and shot builders (tests/render/conftest.py), loaded by path."""
-    spec = importlib.util.spec_from_file_location("faceplate_render_fixtures", ROOT / "tests" / "render" / "conftest.py")
+    """The render tests' model and shot builders (tests/render/render_fixtures.py), loaded by path."""
+    spec = importlib.util.spec_from_file_location("faceplate_render_fixtures",
+                                                  ROOT / "tests" / "render" / "render_fixtures.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
