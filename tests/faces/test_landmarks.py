@@ -143,3 +143,11 @@ def test_no_face_low_presence_and_bad_input(face_assets):
         lmk.run_region(bad, (128, 128), 150.0, 0.0)
     with pytest.raises(InputError, match="detection"):
         lmk.from_detection(noise, type("D", (), {"box": np.zeros(3), "keypoints": np.zeros((6, 2))})())
+
+
+def test_same_bits_whatever_the_thread_count(face_assets, astronaut):
+    out = []
+    for threads in (1, 2):
+        det = FaceDetector(threads=threads).detect(astronaut.srgb)[0]
+        out.append((det.box, Landmarker(threads=threads).from_detection(astronaut.srgb, det).points))
+    assert np.array_equal(out[0][0], out[1][0]) and np.array_equal(out[0][1], out[1][1])
