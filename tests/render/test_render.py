@@ -258,3 +258,18 @@ def test_per_side_erosion_moves_the_matte_edge_in_plate_pixels(shot, model_dir, 
     assert abs(int(yb.max()) - int(ya.max())) <= 1  # the chin side did not move
     meta = json.loads(read_image(str(b).replace("####", str(FIRST))).metadata["faceplate:settings"])
     assert meta["erode_top"] == 6.0
+
+
+def test_half_output_of_a_float_plate_never_writes_inf(astronaut, model_dir, tmp_path):
+    from render_fixtures import build_shot as _build
+
+    sh = _build(tmp_path / "hot", astronaut.acescg, n=1)
+    from faceplate.plates.image import write_image
+
+    img = read_image(sh.plate.replace("####", str(FIRST)))
+    img.pixels[-3:, -3:, :3] = 1e6  # brighter than half can hold
+    write_image(sh.plate.replace("####", str(FIRST)), img, pixel_type="float")
+    out = tmp_path / "h.####.exr"
+    render(sh, model_dir / "invert.onnx", out, comp=True, pixel_type="half")
+    o = read_image(str(out).replace("####", str(FIRST)))
+    assert np.isfinite(o.pixels).all() and o.channels_array(["R"])[-1, -1, 0] == 65504.0

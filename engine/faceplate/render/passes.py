@@ -23,6 +23,8 @@ from faceplate.render.frame import Passes
 from faceplate.render.settings import RenderSettings
 from faceplate.wire import separate_pattern
 
+HALF_MAX = 65504.0
+
 
 def output_patterns(out: str, settings: RenderSettings, separate: bool) -> dict[str, str]:
     """Pass name -> file pattern (``{"all": out}`` for the multi-layer file)."""
@@ -71,7 +73,12 @@ def pass_images(plate: Image, passes: Passes, settings: RenderSettings, separate
     base.update(meta)
 
     def make(px: np.ndarray, names: list[str], types: list[str]) -> Image:
-        return Image(pixels=np.ascontiguousarray(px, np.float32), channels=tuple(names),
+        px = np.ascontiguousarray(px, np.float32)
+        half = [i for i, t in enumerate(types) if t == "half"]
+        if half and np.abs(px[..., half]).max(initial=0.0) > HALF_MAX:
+            px = px.copy()  # half cannot hold these: clamp instead of writing Inf
+            px[..., half] = np.clip(px[..., half], -HALF_MAX, HALF_MAX)
+        return Image(pixels=px, channels=tuple(names),
                      data_window=plate.data_window, display_window=plate.display_window,
                      pixel_aspect=plate.pixel_aspect, metadata=dict(base), channel_types=tuple(types))
 
