@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from conftest import crop_transform, project
+from curate_fixtures import crop_transform, project
 from faceplate.curate import pose
 from faceplate.curate.measures import measure_faceset
 from faceplate.errors import InputError

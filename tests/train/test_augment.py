@@ -7,7 +7,7 @@ import pytest
 from faceplate.colour.encoding import decode_transfer, encode_transfer
 from faceplate.train.augment import AugmentSettings, augment, jitter_linear, random_warp_maps
 
-from conftest import draw_face
+from train_fixtures import draw_face
 
 
 @pytest.fixture()

@@ -17,7 +17,7 @@ from faceplate.manifest import METADATA_KEY, Manifest
 from faceplate.train.loop import train
 from faceplate.train.preview import read_log
 
-from conftest import tiny_config
+from train_fixtures import tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from faceplate.train import checkpoint as ckpt
 from faceplate.train.export import export
 from faceplate.train.loop import train
 
-from conftest import make_faceset, tiny_config
+from train_fixtures import make_faceset, tiny_config
 
 
 @pytest.fixture(scope="module")
