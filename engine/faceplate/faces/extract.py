@@ -682,7 +682,9 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
     fs = FaceSet(root=out, resolution=s.size, coverage=float(s.coverage), centering=s.centering,
                  plate_colour_space=space, crop_encoding=enc, ocio_config=config.config, faces=records,
                  meta={"tool": "faceplate extract", "source": source.label, "frames": [int(f) for f in source.files],
-                       "mask": s.mask, "face": s.face, "gaps": gaps, "alignments": "alignments.json"})
+                       "mask": s.mask, "face": s.face, "gaps": gaps, "alignments": "alignments.json",
+                       # the alignment template travels to the model's manifest (render checks it)
+                       "template": np.round(np.asarray(align.TEMPLATE, np.float64), 6).tolist()})
     fs.save()
     sheet_path = None
     if s.preview:
