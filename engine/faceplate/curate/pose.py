@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from faceplate.errors import InputError
+from faceplate.faces.align import check_points
 
 #: FaceMesh index -> (x right, y up, z towards camera) in millimetres, frontal head, origin at the
 #: eye corners' height. Points chosen to avoid the lips and eyelids, which move with expression.
@@ -65,15 +66,6 @@ def angles(r: np.ndarray) -> tuple[float, float, float]:
     return float(yaw), float(pitch), float(roll)
 
 
-def _check_points(points: np.ndarray, what: str) -> np.ndarray:
-    pts = np.asarray(points, dtype=np.float64)
-    if pts.ndim != 2 or pts.shape[0] != 468 or pts.shape[1] < 2:
-        raise InputError(f"{what}: expected 468×2 (or 468×3) landmarks, found shape {pts.shape}")
-    if not np.isfinite(pts[:, :2]).all():
-        raise InputError(f"{what}: expected finite landmark coordinates, found NaN/Inf")
-    return pts[:, :2]
-
-
 def to_plate(points_crop: np.ndarray, transform: np.ndarray) -> np.ndarray:
     """Crop-pixel points (N×2) -> plate pixels through the inverse of the 2×3 plate->crop ``transform``."""
     m = np.asarray(transform, dtype=np.float64)
@@ -92,7 +84,7 @@ def head_pose(points: np.ndarray, what: str = "landmarks") -> tuple[float, float
     The landmarks must be in an unrotated frame (plate pixels) for roll to mean the plate's roll;
     crop landmarks give roll relative to the crop. Accurate to a few degrees up to ±60° yaw.
     """
-    uv = _check_points(points, what)[INDICES]
+    uv = check_points(points, what)[INDICES]
     v = np.column_stack([uv[:, 0], -uv[:, 1]])  # y up
     v = v - v.mean(axis=0)
     x = POINTS3D - POINTS3D.mean(axis=0)

@@ -19,13 +19,10 @@ import numpy as np
 
 from faceplate.errors import InputError
 
-FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
-             148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
-RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-RIGHT_BROW = (70, 63, 105, 66, 107, 55, 65, 52, 53, 46)
-LEFT_BROW = (300, 293, 334, 296, 336, 285, 295, 282, 283, 276)
-LIPS = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
+from faceplate.faces.landmarks import FACE_OVAL, LEFT_EYE, RIGHT_EYE  # one home for the indices
+from faceplate.faces.landmarks import LEFT_EYEBROW as LEFT_BROW, RIGHT_EYEBROW as RIGHT_BROW
+from faceplate.faces.landmarks import MOUTH as LIPS
+
 NOSE = (168, 6, 197, 195, 5, 4, 1, 19, 94, 2, 98, 327, 64, 294, 129, 358)
 #: eye and mouth regions are dilated by this fraction of the eye-corner distance (33 -> 263)
 REGION_DILATE = 0.06
