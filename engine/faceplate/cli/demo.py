@@ -11,7 +11,8 @@ def add_parser(sub) -> None:
     p.add_argument("--minutes", type=float, default=8.0, help="training time budget in minutes (default 8)")
     p.add_argument("--frames", type=int, default=48, help="plate length in frames (default 48)")
     p.add_argument("--stills", type=int, default=24, help="identity B stills (default 24)")
-    p.add_argument("--resolution", type=int, default=128, help="model resolution in pixels (default 128)")
+    p.add_argument("--resolution", type=int, default=96, help="model resolution in pixels (default 96)")
+    p.add_argument("--width", type=int, default=32, help="model width: encoder base channels (default 32)")
     p.add_argument("--model", default="original", help="model architecture (default original)")
     p.add_argument("--batch", type=int, default=8, help="training batch size (default 8)")
     p.add_argument("--redo", default="", help="comma-separated stages to run again (or 'all')")
@@ -26,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"demo: expected --frames >= 4, --stills >= 2, --minutes > 0; found "
                          f"{args.frames}, {args.stills}, {args.minutes}")
     run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
-                          resolution=args.resolution, model=args.model, batch=args.batch,
+                          resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
                           redo=frozenset(x for x in args.redo.split(",") if x)))
     return 0

@@ -29,8 +29,10 @@ class DemoSettings:
     minutes: float = 8.0
     frames: int = 48
     stills: int = 24
-    resolution: int = 128
+    resolution: int = 96
     model: str = "original"
+    width: int = 32
+    lr: float = 3e-4  # higher than training's default: the demo trains for minutes, not days
     batch: int = 8
     redo: frozenset[str] = frozenset()
 
@@ -69,9 +71,10 @@ def run_demo(s: DemoSettings) -> dict:
 
     def train() -> dict:
         argv = ["train", "--a", str(fs_a), "--b", str(fs_b), "--out", str(run_dir), "--model", s.model,
-                "--resolution", str(s.resolution), "--batch", str(s.batch), "--max-time", str(int(s.minutes * 60)),
+                "--resolution", str(s.resolution), "--width", str(s.width), "--lr", str(s.lr),
+                "--batch", str(s.batch), "--max-time", str(int(s.minutes * 60)),
                 "--preview-every", "100", "--save-every", "100"]
-        if (run_dir / "checkpoints").exists() and any((run_dir / "checkpoints").iterdir()):
+        if (run_dir / "checkpoint.pt").exists():  # an interrupted demo continues its training
             argv.append("--resume")
         run_command(argv)
         return {"run": str(run_dir)}
@@ -109,7 +112,7 @@ def run_demo(s: DemoSettings) -> dict:
             "plate": plate_seq.pattern, "identity_b_stills": b_seq.pattern, "faceset_a": str(fs_a),
             "faceset_b": str(fs_b), "training_run": str(run_dir), "model": str(model), "passes": passes.pattern,
             "contact_sheet": str(out / "contact_sheet.png"), "natron_script": str(out / "natron" / "comp_shot.py"),
-            "loss_plot": str(run_dir / "loss.png"), "preview_grid": str(run_dir / "previews"),
+            "loss_plot": str(run_dir / "losses.png"), "preview_grid": str(run_dir / "previews"),
         },
         "timings_s": {k: round(v, 2) for k, v in log.timings.items()},
         "quality": q,
