@@ -4,8 +4,8 @@
 # Each section writes its log and JSON under $OUT/results/ (default ./out/gpu/results) and has its
 # own time limit, so one failing section does not stop the others. Whole script: under 8 minutes.
 # Needs: python3 with a CUDA build of torch (the device image has one); no OpenImageIO.
-# Sections: env, train (eager bf16 256 px), train-compile (torch.compile bf16 256 px).
-# Add new sections (e.g. render) as another `section NAME LIMIT_S command...` line below.
+# Sections: env, train (eager bf16 256 px), train-liae, train-compile (torch.compile bf16 256 px),
+# render-providers, render-1080p and render-4k (CUDA execution provider, where available).
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/out/gpu}
@@ -49,7 +49,19 @@ section train-compile 150 "$PY" bench/train.py --device cuda --bf16 --channels-l
   --batch 32 --width 64 --ae-dims 256 --steps 20 --warmup 5 --compile --peak-tflops "$PEAK_TFLOPS" \
   --json "$RES/train_compile.json"
 
-# --- render: (to be added by the render owner) -----------------------------------------------
+# --- render: 1080p and 4K through onnxruntime's CUDA execution provider ---------------------------
+# The render path needs OpenImageIO and an onnxruntime with CUDAExecutionProvider. The lent machine
+# has neither onnxruntime-gpu (its wheel is larger than one call may carry) nor OpenImageIO by default:
+# the providers are recorded first, and the render cases run only where both are importable.
+section render-providers 30 "$PY" -c "import onnxruntime as o; print('onnxruntime', o.__version__, o.get_available_providers())"
+if "$PY" -c "import OpenImageIO, onnxruntime as o; assert 'CUDAExecutionProvider' in o.get_available_providers()" 2>/dev/null; then
+  section render-1080p 120 "$PY" bench/render.py --device cuda --frames 12 --width 1920 --height 1080 \
+    --json "$RES/render_1080p.json"
+  section render-4k 150 "$PY" bench/render.py --device cuda --frames 8 --width 3840 --height 2160 \
+    --json "$RES/render_4k.json"
+else
+  echo "render: skipped (needs OpenImageIO and onnxruntime with CUDAExecutionProvider)" | tee -a "$RES/summary.txt"
+fi
 
 echo "== total $(( $(date +%s) - T0 ))s; results in $RES"
 cat "$RES/summary.txt"
