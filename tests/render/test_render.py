@@ -127,12 +127,14 @@ def test_separate_files_and_skip_existing(shot, model_dir, tmp_path):
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
-def test_half_plate_keeps_half_and_stays_bit_exact(astronaut, model_dir, tmp_path):
+def test_half_plate_comp_keeps_half_and_stays_bit_exact(astronaut, model_dir, tmp_path):
     shot = build_shot(tmp_path / "half", astronaut.acescg, n=1, pixel_type="half")
     out = tmp_path / "o.####.exr"
     render(shot, model_dir / "invert.onnx", out, comp=True, colour_match="meanstd", compression="piz")
     img = read_image(str(out).replace("####", str(FIRST)))
-    assert set(img.channel_types) == {"half"}
+    types = dict(zip(img.channels, img.channel_types))
+    assert [types[c] for c in ("R", "G", "B", "A")] == ["half"] * 4  # the comp keeps the plate's types
+    assert {types[c] for c in ("swap.R", "swap.G", "swap.B", "swap.A", "mask.Y")} == {"float"}  # passes: float
     plate = read_image(shot.plate.replace("####", str(FIRST)))
     outside = img.channels_array(["mask.Y"])[..., 0] == 0
     assert np.array_equal(bits(img.channels_array(["R", "G", "B", "A"])[outside]), bits(plate.pixels[outside]))

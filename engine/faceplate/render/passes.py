@@ -56,8 +56,8 @@ def _types(plate: Image, rgb_names: tuple[str, ...], settings: RenderSettings) -
     plate_types = [plate.channel_types[plate.index(n)] for n in rgb_names]
     plate_types = [t if t in ("half", "float") else "float" for t in plate_types]
     alpha_t = plate.channel_types[plate.index("A")] if plate.has("A") else plate_types[0]
-    pass_t = "half" if all(t == "half" for t in plate_types) else "float"
-    return pass_t, plate_types + [alpha_t if alpha_t in ("half", "float") else "float"]
+    # computed passes (swap, mask) are float; the comp keeps the plate's own types, so it stays bit-exact
+    return "float", plate_types + [alpha_t if alpha_t in ("half", "float") else "float"]
 
 
 def pass_images(plate: Image, passes: Passes, settings: RenderSettings, separate: bool,

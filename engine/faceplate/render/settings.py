@@ -61,7 +61,7 @@ RENDER_PARAMS: tuple[Param, ...] = (
     Param("compression", "choice", DEFAULT_COMPRESSION, "EXR compression", "EXR compression of the passes",
           choices=COMPRESSIONS),
     Param("pixel_type", "choice", "auto", "Pixel type",
-          "EXR pixel type of the passes: auto (the plate's), half or float", choices=("auto", "half", "float")),
+          "EXR pixel type: auto (swap and mask in float, the comp in the plate's own types), half or float", choices=("auto", "half", "float")),
     Param("device", "choice", "auto", "Device", "where the swap model runs: auto (CUDA when present), cpu, cuda",
           choices=("auto", "cpu", "cuda")),
 )
