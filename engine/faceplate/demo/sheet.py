@@ -52,8 +52,10 @@ def contact_sheet(plate: Sequence, passes: Sequence, frames: list[int], out: Pat
         row = [(np.clip(cv2.resize(t, (tile, tile), interpolation=cv2.INTER_AREA), 0, 1) * 255 + 0.5)
                .astype(np.uint8) for t in tiles]
         for t, name in zip(row, COLUMNS):
-            cv2.putText(t, f"{name}  {f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 2, cv2.LINE_AA)
-            cv2.putText(t, f"{name}  {f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+            label = f"{name}  {f}"
+            (w_txt, h_txt), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+            t[4: 12 + h_txt, 4: 12 + w_txt] //= 3  # a dark box behind the label
+            cv2.putText(t, label, (8, 8 + h_txt), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
         rows.append(np.concatenate(row, axis=1))
     sheet = np.concatenate(rows, axis=0)
     with atomic_path(out, "contact sheet") as tmp:
