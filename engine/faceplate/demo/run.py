@@ -6,7 +6,6 @@ summary with timings and quality figures.
 """
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +96,7 @@ def run_demo(s: DemoSettings) -> dict:
 
     log.run("sheet", "writing the contact sheet", sheet)
     log.run("natron", "writing the NatronRenderer script", lambda: {"script": str(write_natron_script(
-        out / "natron" / "comp_shot.py", plate_seq, passes, s.frames, model))})
+        out / "natron" / "comp_shot.sh", plate_seq, passes, s.frames, model, fs_a / "alignments.json"))})
 
     def quality() -> dict:
         from faceplate.demo.sheet import pass_through_error
@@ -111,7 +110,7 @@ def run_demo(s: DemoSettings) -> dict:
         "outputs": {
             "plate": plate_seq.pattern, "identity_b_stills": b_seq.pattern, "faceset_a": str(fs_a),
             "faceset_b": str(fs_b), "training_run": str(run_dir), "model": str(model), "passes": passes.pattern,
-            "contact_sheet": str(out / "contact_sheet.png"), "natron_script": str(out / "natron" / "comp_shot.py"),
+            "contact_sheet": str(out / "contact_sheet.png"), "natron_script": str(out / "natron" / "comp_shot.sh"),
             "loss_plot": str(run_dir / "losses.png"), "preview_grid": str(run_dir / "previews"),
         },
         "timings_s": {k: round(v, 2) for k, v in log.timings.items()},
@@ -131,50 +130,35 @@ def colour_round_trip(path: Path, config: ColourConfig) -> float:
     return float(np.max(np.abs(back - px[keep]) / np.abs(px[keep])))
 
 
-def write_natron_script(path: Path, plate: Sequence, passes: Sequence, frames: int, model: Path) -> Path:
-    """A NatronRenderer script compositing the shot: Read(plate), Read(passes, swap layer) -> Merge over -> Write."""
+def write_natron_script(path: Path, plate: Sequence, passes: Sequence, frames: int, model: Path,
+                        alignments: Path) -> Path:
+    """A shell script that composites the shot in NatronRenderer with the tested farm script
+    (``install/farm/render_swap.py``: Read(plate) -> FaceplateSwap reading the rendered passes ->
+    Merge(over) -> Write 32f, with an exit code that tells the truth)."""
+    import shlex
+
     from faceplate.plates.atomic import write_text_atomic
 
+    repo = Path(__file__).resolve().parents[3]
     first, last = plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + frames - 1
-    comp = str(Path(path).parent / "comp.####.exr")
-    text = NATRON_TEMPLATE.format(plate=json.dumps(plate.pattern), passes=json.dumps(passes.pattern),
-                                  comp=json.dumps(comp), first=first, last=last, model=json.dumps(str(model)))
-    write_text_atomic(path, text, "Natron script")
+    env = {
+        "FACEPLATE_PLATE": plate.pattern, "FACEPLATE_MODEL": str(model), "FACEPLATE_FRAMES": f"{first}-{last}",
+        "FACEPLATE_OUT": str(Path(path).parent / "comp.####.exr"), "FACEPLATE_PASSES": passes.pattern,
+        "FACEPLATE_ALIGNMENTS": str(alignments), "FACEPLATE_COLOUR_SPACE": SPACE,
+        "FACEPLATE_PLUGIN": str(repo / "plugin"),
+    }
+    lines = ["#!/usr/bin/env bash",
+             "# Faceplate demo: composite the rendered passes over the plate in NatronRenderer 2.5+",
+             "# (Read plate -> FaceplateSwap reading the passes -> Merge over -> Write, 32-bit float,",
+             "# so the plate outside the face comes through bit-exact). Needs NatronRenderer on PATH and",
+             "# plugin/ registered (install/install.sh). Exit code 0 only when every frame was written.",
+             "set -euo pipefail"]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    lines.append(f"exec timeout -k 60 3600 NatronRenderer -t {shlex.quote(str(repo / 'install' / 'farm' / 'render_swap.py'))}"
+                 " </dev/null")
+    write_text_atomic(path, "\n".join(lines) + "\n", "Natron script")
+    Path(path).chmod(0o755)
     return Path(path)
-
-
-NATRON_TEMPLATE = '''# Faceplate demo: composite the rendered passes over the plate in NatronRenderer.
-#   NatronRenderer -t {{this file}} < /dev/null
-# The swap element is premultiplied RGBA (layer "swap"), so a plain Merge(over) puts it on the plate.
-# The comp is written in 32-bit float so the plate outside the face comes through bit-exact.
-# Model used for the passes: {model}
-import sys
-import NatronEngine
-
-app = NatronEngine.natron.getActiveInstance() if hasattr(NatronEngine.natron, "getActiveInstance") else app  # noqa: F821
-plate = app.createReader({plate})
-passes = app.createReader({passes})
-passes.getParam("outputLayer").setValue("swap")
-merge = app.createNode("net.sf.openfx.MergePlugin")
-merge.connectInput(0, plate)   # B
-merge.connectInput(1, passes)  # A (over)
-write = app.createWriter({comp})
-write.connectInput(0, merge)
-write.getParam("bitDepth").setValue("32f")
-write.getParam("frameRange").setValue(2)
-write.getParam("firstFrame").setValue({first})
-write.getParam("lastFrame").setValue({last})
-status = {{"aborted": True}}
-
-
-def after_render(aborted, thisNode, app):
-    status["aborted"] = bool(aborted)
-
-
-write.afterRender = after_render
-app.render(write, {first}, {last})
-sys.exit(1 if status["aborted"] else 0)
-'''
 
 
 def print_summary(summary: dict) -> None:
