@@ -134,6 +134,7 @@ def test_extract_stills_png_needs_a_declared_colour_space(face_assets, astronaut
                    "sRGB Encoded Rec.709 (sRGB)") == 0
     fs = FaceSet.load(out)
     assert [r.frame for r in fs.faces] == [0, 1] and fs.plate_colour_space == "sRGB Encoded Rec.709 (sRGB)"
+    assert [r.source for r in fs.faces] == [str(a), str(b)]  # each face records its own still
     # the mirrored still: its face is mirrored, not smoothed towards the first still's
     x0 = np.asarray(fs.faces[0].box)[[0, 2]].mean()
     x1 = np.asarray(fs.faces[1].box)[[0, 2]].mean()

@@ -639,8 +639,9 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
             t = time.perf_counter()
             m = align.crop_matrix(o.points, s.size, s.coverage, s.centering)
             crop_pts = align.transform_points(o.points[:, :2], m)
+            origin = source.label if source.is_sequence else str(source.files[frame])  # a still: its own file
             records.append(FaceRecord(
-                id=fid, frame=int(frame), face=int(k), source=source.label, image=paths["image"], mask=paths["mask"],
+                id=fid, frame=int(frame), face=int(k), source=origin, image=paths["image"], mask=paths["mask"],
                 landmarks=_r(crop_pts), transform=_r(m, 8), box=_r(o.box), score=round(float(o.score), 6),
                 extra={"track": int(k), "preview": paths["preview"], "file": infos[frame].path,
                        "presence": round(float(o.presence), 6)},
@@ -664,7 +665,7 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
             code = enc.encode(crop, space, config)
             ms = masks.landmark_masks(crop_pts, s.size, s.mask)
             t = timer.add("align", t)
-            meta = {"faceplate:frame": int(frame), "faceplate:source": source.label,
+            meta = {"faceplate:frame": int(frame), "faceplate:source": origin,
                     "faceplate:transform": json.dumps(_r(m, 8)), "faceplate:crop_encoding": json.dumps(enc.to_dict())}
             win = (0, 0, s.size, s.size)
             write_image(out / paths["mask"], Image(np.stack([ms[c] for c in MASK_CHANNELS], -1), MASK_CHANNELS, win, win),
