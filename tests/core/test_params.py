@@ -36,3 +36,20 @@ def test_bad_values_name_the_parameter(values, message):
 def test_to_dict_is_json_ready():
     d = PARAMS[2].to_dict()
     assert d["flag"] == "--colour-match" and d["choices"] == ["none", "meanstd"]
+
+
+def test_settings_objects_agree_with_their_declarations():
+    """Render and training settings are frozen dataclasses next to their Param lists: the two must
+    not drift (same names, same defaults), since CLI flags and Natron knobs come from the Params."""
+    import dataclasses
+
+    from faceplate.render.settings import RENDER_PARAMS, RenderSettings
+    from faceplate.train.config import TRAIN_PARAMS, TrainConfig
+
+    for params, cls in ((RENDER_PARAMS, RenderSettings), (TRAIN_PARAMS, TrainConfig)):
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for p in params:
+            assert p.name in fields, f"{cls.__name__} lacks {p.name}"
+            f = fields[p.name]
+            if f.default is not dataclasses.MISSING and p.default not in (None, ""):
+                assert f.default == p.default, f"{cls.__name__}.{p.name}: {f.default!r} != Param {p.default!r}"
