@@ -31,7 +31,7 @@ for arg in "$@"; do
     --print-studio-setup) action=studio ;;
     --skip-pip) skip_pip=1 ;;
     --no-natron) register=0 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR==1{next} /^#/{sub(/^# ?/,""); print; next} {exit}' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "install.sh: unknown option $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -43,6 +43,9 @@ cache_home="${XDG_CACHE_HOME:-$HOME/.cache}"
 conf_file="$config_home/faceplate/natron.conf"
 state_file="$state_home/faceplate/install.conf"
 natron_dir="$HOME/.Natron"
+nodes_dir="$here/nodes"
+pyplugs=(FaceplateSwap FaceplateMask)
+shim_mark="# managed by Faceplate's install/install.sh (removed by --uninstall)"
 begin_mark="# >>> faceplate (managed by install/install.sh; remove with --uninstall) >>>"
 end_mark="# <<< faceplate <<<"
 
@@ -76,10 +79,6 @@ write_block() {  # $1 file, $2 script in plugin/ to run from it
     echo "    _fp_plugin = $(printf '%s' "$plugin_dir" | "$py" -c 'import sys; print(repr(sys.stdin.read()))')"
     echo "    if _fp_plugin not in _fp_sys.path:"
     echo "        _fp_sys.path.append(_fp_plugin)"
-    if [ "$script" = init.py ]; then
-      echo "    import NatronEngine as _fp_ne"
-      echo "    _fp_ne.natron.appendToNatronPath(_fp_plugin)  # NATRON_PLUGIN_PATH += our plug-in folder"
-    fi
     echo "    _fp_file = _fp_plugin + '/$script'"
     echo "    with open(_fp_file) as _fp_f:"
     echo "        exec(compile(_fp_f.read(), _fp_file, 'exec'), {'__file__': _fp_file, '__name__': 'faceplate_$script'.replace('.py', '')})"
@@ -89,13 +88,63 @@ write_block() {  # $1 file, $2 script in plugin/ to run from it
   } >> "$f"
 }
 
+# --- PyPlugs in ~/.Natron ----------------------------------------------------------------------------
+# Natron scans ~/.Natron at every start; a folder added with appendToNatronPath is scanned only from
+# the next start (verified), so the nodes would be missing on the first run after installing. Two
+# small PyPlug files here load the real ones from nodes/ (and the icons sit beside them).
+write_pyplugs() {
+  local name f q_nodes q_plugin
+  q_nodes=$(printf '%s' "$nodes_dir" | "$py" -c 'import sys; print(repr(sys.stdin.read()))')
+  q_plugin=$(printf '%s' "$plugin_dir" | "$py" -c 'import sys; print(repr(sys.stdin.read()))')
+  mkdir -p "$natron_dir"
+  for name in "${pyplugs[@]}"; do
+    f="$natron_dir/$name.py"
+    if [ -e "$f" ] && ! grep -qF "$shim_mark" "$f"; then
+      echo "faceplate: warning: $f exists and is not ours; left as it is" >&2
+      continue
+    fi
+    {
+      echo "# Natron PyPlug: $name from $nodes_dir"
+      echo "$shim_mark"
+      echo "import os as _fp_os"
+      echo "import sys as _fp_sys"
+      echo "for _fp_d in ($q_plugin, $q_nodes):"
+      echo "    if _fp_d not in _fp_sys.path:"
+      echo "        _fp_sys.path.append(_fp_d)"
+      echo "_fp_file = _fp_os.path.join($q_nodes, \"$name.py\")"
+      echo "with open(_fp_file) as _fp_f:"
+      echo "    exec(compile(_fp_f.read(), _fp_file, \"exec\"))"
+    } > "$f.tmp"
+    mv "$f.tmp" "$f"
+    cp "$nodes_dir/$name.png" "$natron_dir/$name.png"
+  done
+}
+remove_pyplugs() {
+  local name
+  for name in "${pyplugs[@]}"; do
+    if [ -f "$natron_dir/$name.py" ] && grep -qF "$shim_mark" "$natron_dir/$name.py"; then
+      rm -f "$natron_dir/$name.py" "$natron_dir/$name.png"
+      rm -f "$natron_dir/__pycache__/$name".*
+    fi
+  done
+  rmdir "$natron_dir/__pycache__" 2>/dev/null || true
+}
+
 # --- studio-wide setup ------------------------------------------------------------------------------
 if [ "$action" = studio ]; then
   cat <<EOF
-# Faceplate, studio-wide: put these in the environment of every Natron / NatronRenderer session
-# (separator ';' on every OS), instead of editing each user's ~/.Natron/init.py:
-export NATRON_PLUGIN_PATH="$plugin_dir\${NATRON_PLUGIN_PATH:+;\$NATRON_PLUGIN_PATH}"
+# Faceplate, studio-wide: put these in the environment of every Natron / NatronRenderer session,
+# instead of running install.sh for each user. NATRON_PLUGIN_PATH lists the plug-in folder and the
+# nodes folder; Natron scans them at every start, the first one included.
+#
+# Linux and macOS (sh/bash/zsh; the separator is ':' -- ';' does not work there):
+export NATRON_PLUGIN_PATH="$plugin_dir:$nodes_dir\${NATRON_PLUGIN_PATH:+:\$NATRON_PLUGIN_PATH}"
 export FACEPLATE_ENGINE_PYTHON="$py"
+#
+# Windows (cmd; the separator is ';'; the live RunScript path is not available there: use
+# 'Render passes' or the farm's two-job setup):
+#   set "NATRON_PLUGIN_PATH=$plugin_dir;$nodes_dir;%NATRON_PLUGIN_PATH%"
+#   set "FACEPLATE_ENGINE_PYTHON=<engine env>\\Scripts\\python.exe"
 EOF
   exit 0
 fi
@@ -143,10 +192,13 @@ if [ "$action" = check ]; then
       fail "engine service" "$(printf '%s' "$out" | tail -n 1)"
     fi
   fi
-  if [ -f "$natron_dir/init.py" ] && grep -qF "$begin_mark" "$natron_dir/init.py"; then
-    ok "Natron registration" "$natron_dir/init.py adds $plugin_dir"
-  elif printf '%s' "${NATRON_PLUGIN_PATH:-}" | tr ';' '\n' | grep -qxF "$plugin_dir"; then
-    ok "Natron registration" "NATRON_PLUGIN_PATH contains $plugin_dir"
+  if [ -f "$natron_dir/init.py" ] && grep -qF "$begin_mark" "$natron_dir/init.py" \
+     && grep -qF "$shim_mark" "$natron_dir/FaceplateSwap.py" 2>/dev/null \
+     && grep -qF "$shim_mark" "$natron_dir/FaceplateMask.py" 2>/dev/null; then
+    ok "Natron registration" "$natron_dir: init.py, FaceplateSwap.py, FaceplateMask.py (from $nodes_dir)"
+  elif printf '%s' "${NATRON_PLUGIN_PATH:-}" | tr ':' '\n' | grep -qxF "$nodes_dir" \
+     && printf '%s' "${NATRON_PLUGIN_PATH:-}" | tr ':' '\n' | grep -qxF "$plugin_dir"; then
+    ok "Natron registration" "NATRON_PLUGIN_PATH contains $plugin_dir and $nodes_dir"
   else
     fail "Natron registration" "not registered (run install.sh, or --print-studio-setup)"
   fi
@@ -179,6 +231,7 @@ if [ "$action" = uninstall ]; then
   [ -n "$assets" ] || assets="${FACEPLATE_ASSETS:-${XDG_DATA_HOME:-$HOME/.local/share}/faceplate/assets}"
   strip_block "$natron_dir/init.py"
   strip_block "$natron_dir/initGui.py"
+  remove_pyplugs
   if [ "$(state_get natron_dir_created)" = 1 ]; then rmdir "$natron_dir" 2>/dev/null || true; fi
   rm -rf "$assets" "$runtime" "$cache_home/faceplate" "$config_home/faceplate"
   for d in "$(dirname "$assets")" "${XDG_DATA_HOME:-$HOME/.local/share}/faceplate"; do rmdir "$d" 2>/dev/null || true; done
@@ -244,6 +297,7 @@ if [ "$register" = 1 ]; then
   [ -d "$natron_dir" ] || state_set natron_dir_created 1
   write_block "$natron_dir/init.py" init.py
   write_block "$natron_dir/initGui.py" initGui.py
+  write_pyplugs
   say "registered with Natron in $natron_dir/init.py (studio-wide instead: --print-studio-setup)"
 fi
 for d in "${created_dirs[@]}"; do

@@ -40,14 +40,29 @@ def _set(node, **values):
         node.getParam(name).setValue(value)
 
 
+def _choice(knob, option: str, index: int) -> None:
+    """Set a host choice knob by its option id, else by index (ids differ between host builds)."""
+    try:
+        knob.setValue(option)
+    except Exception:  # noqa: BLE001 - an id this build does not know
+        knob.setValue(index)
+
+
 def build_graph(app, group, output_choice: bool) -> dict:
-    """The inner graph; ``output_choice`` adds the swap/comp/mask OutputSwitch (FaceplateSwap)."""
+    """The inner graph; ``output_choice`` adds the swap/comp/mask OutputSwitch (FaceplateSwap).
+
+    Channel choices, files and frame ranges are *not* set here: inside ``createInstance`` a Read
+    learns nothing and a Shuffle drops channel names it cannot see yet (natron-api.md section 6);
+    :func:`activate` sets them once the group exists and has an input.
+    """
     n = {}
     n["Plate"] = _create(app, group, bridge.ID_INPUT, "Plate")
     n["WritePlate"] = _create(app, group, bridge.ID_WRITE, "WritePlate", [(0, n["Plate"])])
-    _set(n["WritePlate"], bitDepth="32f", compression="none", processAllPlanes=False)
-    n["RunScript"] = _create(app, group, bridge.ID_RUNSCRIPT, "RunScript", [(0, n["WritePlate"])])
-    _set(n["RunScript"], paramCount=2, type1=0, type2=0)  # 0 = File Name: "####" becomes the frame
+    _set(n["WritePlate"], processAllPlanes=False)
+    _choice(n["WritePlate"].getParam("bitDepth"), "32f", 4)
+    _choice(n["WritePlate"].getParam("compression"), "none", 0)
+    n["RunScript"] = _create(app, group, bridge.ID_RUNSCRIPT, "RunScript", [(0, n["Plate"])])
+    _set(n["RunScript"], paramCount=1, type1=0)  # 0 = File Name: "####" becomes the frame
     n["ReadLive"] = _create(app, group, bridge.ID_READ, "ReadLive", [(0, n["RunScript"])])  # Sync input
     n["ReadPrerendered"] = _create(app, group, bridge.ID_READ, "ReadPrerendered")
     for read in (n["ReadLive"], n["ReadPrerendered"]):
@@ -57,14 +72,10 @@ def build_graph(app, group, output_choice: bool) -> dict:
     src = n["SourceSwitch"]
     # mask: R,G,B <- mask.Y, then A <- R (setting only a one-channel outputA is ignored by Shuffle)
     n["MaskRGB"] = _create(app, group, bridge.ID_SHUFFLE, "MaskRGB", [(0, src)])
-    _set(n["MaskRGB"], outputR="B.mask.Y", outputG="B.mask.Y", outputB="B.mask.Y", outputPremult=1)
     n["MaskAlpha"] = _create(app, group, bridge.ID_SHUFFLE, "MaskAlpha", [(0, n["MaskRGB"]), (1, n["MaskRGB"])])
-    _set(n["MaskAlpha"], outputA="A.{}.R".format(COLOUR_PLANE), outputPremult=1)
     n["Output"] = _create(app, group, bridge.ID_OUTPUT, "Output")
     if output_choice:
         n["ShuffleSwap"] = _create(app, group, bridge.ID_SHUFFLE, "ShuffleSwap", [(0, src)])
-        _set(n["ShuffleSwap"], outputR="B.swap.R", outputG="B.swap.G", outputB="B.swap.B", outputA="B.swap.A",
-             outputPremult=1)
         # inputs in bridge.OUTPUTS order: swap, comp, mask
         n["OutputSwitch"] = _create(app, group, bridge.ID_SWITCH, "OutputSwitch",
                                     [(0, n["ShuffleSwap"]), (1, src), (2, n["MaskAlpha"])])
@@ -74,8 +85,26 @@ def build_graph(app, group, output_choice: bool) -> dict:
     return n
 
 
+#: Shuffle channel choices, set by :func:`activate` once the Reads know the passes' layers.
+SHUFFLES = {
+    "ShuffleSwap": {"outputR": "B.swap.R", "outputG": "B.swap.G", "outputB": "B.swap.B", "outputA": "B.swap.A"},
+    "MaskRGB": {"outputR": "B.mask.Y", "outputG": "B.mask.Y", "outputB": "B.mask.Y"},
+    "MaskAlpha": {"outputA": "A.{}.R".format(COLOUR_PLANE)},
+}
+
+
+def _own_knob(group, page, knob, help_text, value=None):
+    """Add one of the node's own knobs; its value is *set* (the host's setDefaultValue does not)."""
+    knob.setHelp(help_text)
+    if value is not None:
+        knob.setDefaultValue(value)
+        knob.setValue(value)
+    page.addParam(knob)
+    return knob
+
+
 def build_knobs(group, output_choice: bool) -> None:
-    """The user page: generated render-parameter knobs, then the node's own knobs."""
+    """The user page: generated render-parameter knobs, then the node's own knobs, all at their defaults."""
     page = group.createPageParam(PAGE, "Faceplate")
     params = bridge.load_params()
     for p in params:
@@ -83,12 +112,8 @@ def build_knobs(group, output_choice: bool) -> None:
             continue  # the mask node never shows the comp
         page.addParam(bridge.create_param_knob(group, p))
 
-    def add(knob, help_text, default=None):
-        knob.setHelp(help_text)
-        if default is not None:
-            knob.setDefaultValue(default)
-        page.addParam(knob)
-        return knob
+    def add(knob, help_text, value=None):
+        return _own_knob(group, page, knob, help_text, value)
 
     add(group.createFileParam("alignments", "Alignments"),
         "alignments.json from 'faceplate extract' for this plate (optional; faces are detected otherwise) "
@@ -107,24 +132,27 @@ def build_knobs(group, output_choice: bool) -> None:
         "the live path gives up on a frame after this many seconds (nothing is written, the reason is logged)",
         bridge.DEFAULT_TIMEOUT)
     add(group.createFileParam("plateFile", "Plate file"),
-        "the plate sequence on disk (####), for 'Render passes' and farm jobs; filled from an upstream Read")
-    add(group.createIntParam("firstFrame", "First frame"), "first frame of 'Render passes'", 1)
-    add(group.createIntParam("lastFrame", "Last frame"), "last frame of 'Render passes'", 100)
+        "the plate sequence on disk (####): the engine reads it directly, so faces are tracked and smoothed "
+        "over the shot; filled from an upstream Read")
+    add(group.createIntParam("firstFrame", "First frame"), "first frame of the shot (filled from the plate)", 1)
+    add(group.createIntParam("lastFrame", "Last frame"), "last frame of the shot (filled from the plate)", 100)
     add(group.createFileParam("prerenderedPasses", "Pre-rendered passes"),
         "passes sequence read when Source is 'prerendered' (written by 'Render passes' or a farm job)")
     add(group.createStringParam("workFolder", "Work folder"),
-        "this node's plate frames, passes and log for the live path", bridge.default_work_folder())
+        "this node's passes and log for the live path", bridge.default_work_folder())
     add(group.createButtonParam("renderPasses", "Render passes"),
         "render the frame range through the engine in the background; the node then reads the result")
     add(group.createButtonParam("refresh", "Refresh"),
         "re-read the passes and show the engine's last message")
-    status = add(group.createStringParam("status", "Status"), "the engine's last message for this node")
+    status = add(group.createStringParam("status", "Status"), "the engine's last message for this node", "")
     status.setEnabled(False)
     group.refreshUserParamsGUI()
 
 
 def set_callbacks(group, module: str) -> None:
-    """Callbacks resolved through the PyPlug module (Natron imports it; the Ext is imported into it)."""
+    """Callbacks resolved through the PyPlug module (Natron imports it; the Ext is imported into it).
+    ``afterNodeCreated`` is set for the GUI; a scripted ``createNode`` never fires it (verified), so
+    nothing depends on it: connecting the input or any knob edit activates the node."""
     group.getParam("onParamChanged").setValue(module + ".onParamChanged")
     group.getParam("onInputChanged").setValue(module + ".onInputChanged")
     group.getParam("afterNodeCreated").setValue(module + ".afterNodeCreated")
@@ -139,34 +167,72 @@ def _value(group, name, default=None):
     return default if knob is None else knob.getValue()
 
 
+def _upstream_read(group):
+    """The Read (or any node with a ``filename`` knob) connected to the group's input, or None."""
+    src = group.getInput(0)
+    if src is None or src.getParam("filename") is None:
+        return None
+    return src
+
+
+def plate_on_disk(group) -> str:
+    """The plate sequence the engine can read itself: 'Plate file', else the upstream Read's file;
+    '' when neither names a sequence with frames on disk (then the inner 32f Write provides it)."""
+    for pattern in (_value(group, "plateFile", ""), ):
+        if pattern and bridge.frames_on_disk(pattern):
+            return bridge.hashes(pattern)
+    read = _upstream_read(group)
+    if read is not None:
+        pattern = read.getParam("filename").getValue()
+        if pattern and bridge.frames_on_disk(pattern):
+            return bridge.hashes(pattern)
+    return ""
+
+
 def settings(group) -> dict:
-    """Everything the engine needs from the node's knobs."""
+    """Everything the engine needs from the node's knobs, checked (``problems`` lists bad values)."""
     params = bridge.load_params()
     values = bridge.knob_values(group, params)
+    problems = bridge.check_values(params, values)
     output = bridge.OUTPUTS[_value(group, "output", 0)] if group.getParam("output") is not None else "mask"
     if "comp" in values:
         values["comp"] = bool(values["comp"]) or output == "comp"
     work = _value(group, "workFolder")
-    if not work:  # cleared by the artist: a fresh one, kept on the node
+    if not work:  # cleared by the artist (or an old project): a fresh one, kept on the node
         work = bridge.default_work_folder()
         group.getParam("workFolder").setValue(work)
     paths = bridge.node_paths(work)
+    plate = plate_on_disk(group)
+    space = values.get("colour_space") or "scene_linear"
+    read = _upstream_read(group)
+    if plate and space == "scene_linear" and read is not None and read.getParam("ocioInputSpace") is not None:
+        space = read.getParam("ocioInputSpace").getValue() or space  # the file's own space, as Natron reads it
+    values["colour_space"] = space
     alignments = _value(group, "alignments", "")
     extra = ["--alignments", alignments] if alignments else []
+    timeout = int(_value(group, "timeout", bridge.DEFAULT_TIMEOUT))
+    if timeout <= 0:
+        problems.append("knob 'Timeout per frame (s)': expected more than 0 seconds, found {}".format(timeout))
+    if not values.get("model"):
+        problems.append("set 'Model' (an .onnx file from 'faceplate export')")
+    first, last = int(_value(group, "firstFrame", 1)), int(_value(group, "lastFrame", 1))
+    if last < first:
+        problems.append("knobs 'First frame'/'Last frame': expected first <= last, found {}-{}".format(first, last))
+        last = first
     return {
         "params": params, "values": values, "output": output, "paths": paths, "work": work,
         "client_args": bridge.param_args(params, values, "client") + extra,
         "cli_args": bridge.param_args(params, values, "cli") + extra,
-        "source": bridge.SOURCES[_value(group, "source", 0)], "timeout": int(_value(group, "timeout", 300)),
-        "plate": _value(group, "plateFile", ""), "first": int(_value(group, "firstFrame", 1)),
-        "last": int(_value(group, "lastFrame", 1)),
+        "source": bridge.SOURCES[_value(group, "source", 0)], "timeout": max(1, timeout),
+        "plate": plate, "plate_knob": _value(group, "plateFile", ""), "first": first, "last": last,
+        "space": space, "problems": problems,
         "prerendered": _value(group, "prerenderedPasses", "") or paths["prerendered"],
     }
 
 
 def set_status(group, text: str) -> None:
     knob = group.getParam("status")
-    if knob is not None:
+    if knob is not None and knob.getValue() != text[:500]:
         knob.setValue(text[:500])
 
 
@@ -174,52 +240,73 @@ def set_status(group, text: str) -> None:
 # activation: what must happen after the group exists (a Read set inside createInstance finds nothing)
 
 
+def _set_read(read, pattern: str, space: str, first: int, last: int) -> None:
+    """File name, then reload (the Read learns layers and a range), then the shot's range explicitly:
+    a Read keeps the range it found, and would hold its last frame for every later one."""
+    fname = read.getParam("filename")
+    if fname.getValue() != pattern:
+        fname.setValue(pattern)
+    fname.reloadFile()
+    read.getParam("ocioInputSpace").setValue(space)
+    read.getParam("firstFrame").setValue(first)
+    read.getParam("lastFrame").setValue(last)
+    _choice(read.getParam("before"), "black", 3)  # outside the shot: no face, an empty element
+    _choice(read.getParam("after"), "black", 3)
+
+
 def activate(group) -> str:
-    """Point the inner nodes at this node's files, write placeholder passes, reload the Reads."""
+    """Point the inner nodes at this node's files, write tiny placeholder passes, reload the Reads,
+    then set ranges and channel choices. Does nothing on disk until the node has an input."""
     s = settings(group)
-    paths, colour_space = s["paths"], s["values"].get("colour_space", "scene_linear")
+    if group.getInput(0) is None:
+        return "connect a plate to the input" + ("; " + s["problems"][0] if s["problems"] else "")
+    paths, space = s["paths"], s["space"]
     os.makedirs(s["work"], exist_ok=True)
-    if not group.getParam("prerenderedPasses").getValue():
+    if not _value(group, "prerenderedPasses", ""):
         group.getParam("prerenderedPasses").setValue(paths["prerendered"])
-    write = group.getNode("WritePlate")
-    write.getParam("filename").setValue(paths["plate"])
-    write.getParam("ocioOutputSpace").setValue(colour_space)
     run = group.getNode("RunScript")
-    run.getParam("filename1").setValue(paths["plate"])
-    run.getParam("filename2").setValue(paths["passes"])
-    run.getParam("script").setValue(bridge.runscript_text(paths["plate"], paths["passes"], paths["log"],
+    plate = s["plate"]
+    if plate:  # the engine reads the plate sequence itself: tracking and smoothing over the shot
+        run.connectInput(0, group.getNode("Plate"))
+    else:  # not a sequence on disk: the inner 32f Write provides each frame as it is rendered
+        write = group.getNode("WritePlate")
+        write.getParam("filename").setValue(paths["plate"])
+        write.getParam("ocioOutputSpace").setValue(space)
+        run.connectInput(0, write)
+        plate = paths["plate"]
+    run.getParam("filename1").setValue(paths["passes"])
+    run.getParam("script").setValue(bridge.runscript_text(plate, paths["passes"], paths["log"],
                                                           s["client_args"], s["timeout"]))
     run.getParam("validate").setValue(True)
     comp = bool(s["values"].get("comp"))
-    plate = bridge.hashes(s["plate"]) if s["plate"] else paths["plate"]
-    problems = []
+    problems = list(s["problems"])
     for read_name, pattern in (("ReadLive", paths["passes"]), ("ReadPrerendered", s["prerendered"])):
         own = os.path.abspath(pattern).startswith(os.path.abspath(s["work"]) + os.sep)
         if own:  # placeholders only where no other process writes passes (farm chunks share folders)
-            bridge.drop_placeholders(pattern, keep=(s["first"], s["first"] + 1))
+            bridge.drop_placeholders(pattern, keep=(s["first"], s["first"] + 1), comp=comp)
+            if len(bridge.frames_on_disk(pattern)) < 2:
+                bridge.ensure_placeholders(pattern, s["first"], comp, plate)
         frames = bridge.frames_on_disk(pattern)
-        if len(frames) < 2 and own:
-            bridge.ensure_placeholders(pattern, s["first"], comp, plate)
-            frames = bridge.frames_on_disk(pattern)
-        if len(frames) < 2:
+        if len(frames) < 2 and (read_name == "ReadLive" or s["source"] == "prerendered"):
             problems.append("{}: {} frame(s) of {} on disk; a Read needs two to learn the layers".format(
                 read_name, len(frames), pattern))
-            frames = [s["first"], s["last"]]
-        read = group.getNode(read_name)
-        fname = read.getParam("filename")
-        fname.setValue(pattern)
-        fname.reloadFile()
-        read.getParam("ocioInputSpace").setValue(colour_space)
-        read.getParam("firstFrame").setValue(min(s["first"], frames[0]))
-        read.getParam("lastFrame").setValue(max(s["last"], frames[-1]))
+        _set_read(group.getNode(read_name), pattern, space, s["first"], s["last"])
     group.getNode("SourceSwitch").getParam("which").setValue(bridge.SOURCES.index(s["source"]))
+    for name, channels in SHUFFLES.items():  # now that the Reads know the layers
+        node = group.getNode(name)
+        if node is not None:
+            for knob, value in channels.items():
+                node.getParam(knob).setValue(value)
+            _choice(node.getParam("outputPremult"), "Premultiplied", 1)
     if group.getNode("OutputSwitch") is not None:
         group.getNode("OutputSwitch").getParam("which").setValue(bridge.OUTPUTS.index(s["output"]))
     if bridge.engine_python() is None:
-        return "engine not found; " + bridge.INSTALL_HINT
-    if problems and s["source"] == "prerendered":
-        return "error: " + problems[-1]
-    return bridge.last_message(paths["log"]) or "ready ({} path)".format(s["source"])
+        return "error: engine not found; " + bridge.INSTALL_HINT
+    if problems:
+        return "error: " + problems[0]
+    mode = "plate read from {}".format(plate) if s["plate"] else "plate written per frame (not a sequence on disk: " \
+        "faces tracked over the frames rendered so far)"
+    return bridge.last_message(paths["log"]) or "ready ({} path; {})".format(s["source"], mode)
 
 
 _WATCHED = set()
@@ -249,16 +336,26 @@ def watch_status(group) -> None:
         _WATCHED.add(work)
 
 
+_BUSY = set()
+
+
 def _guarded(group, fn, *args):
+    """Run ``fn(group)``; its text (or any error) becomes the Status. Knob changes that ``fn`` makes
+    itself fire ``onParamChanged`` again (script edits arrive too): those are ignored while it runs."""
+    key = id(group)
+    _BUSY.add(key)
     try:
-        text = fn(group, *args)
-    except Exception as exc:  # noqa: BLE001 - nothing may escape into Natron
-        text = "error: {}".format(exc)
-    try:
-        if text is not None:
-            set_status(group, text)
-    except Exception:  # noqa: BLE001
-        pass
+        try:
+            text = fn(group, *args)
+        except Exception as exc:  # noqa: BLE001 - nothing may escape into Natron
+            text = "error: {}".format(exc)
+        try:
+            if text is not None:
+                set_status(group, text)
+        except Exception:  # noqa: BLE001
+            pass
+    finally:
+        _BUSY.discard(key)
 
 
 def render_passes(group) -> str:
@@ -300,24 +397,16 @@ def refresh(group) -> str:
     return activate(group)
 
 
-def _plate_from_input(group) -> str | None:
-    """The filename of an upstream Read connected to the group's input, when there is one."""
-    src = group.getInput(0)
-    if src is None:
-        return None
-    knob = src.getParam("filename")
-    return knob.getValue() if knob is not None else None
-
-
 # ----------------------------------------------------------------------------------------------
-# callbacks (exact Natron signatures)
+# callbacks (exact Natron signatures). Script edits (userEdited False) and artist edits take the
+# same path: a farm script or pipeline tool that sets a knob gets the same node as an artist.
 
 _OWN_KNOBS = ("status",)
 
 
 def on_param_changed(thisParam, thisNode, thisGroup, app, userEdited):
     name = thisParam.getScriptName()
-    if name in _OWN_KNOBS or not userEdited:
+    if name in _OWN_KNOBS or id(thisNode) in _BUSY:
         return
     if name == "renderPasses":
         _guarded(thisNode, render_passes)
@@ -328,17 +417,32 @@ def on_param_changed(thisParam, thisNode, thisGroup, app, userEdited):
     _guarded(thisNode, lambda g: watch_status(g))
 
 
+def fill_from_input(group) -> str:
+    """A new input: take the plate sequence and its frame range from an upstream Read (unless the
+    plate file was set by hand or by a script), then activate."""
+    read = _upstream_read(group)
+    plate = read.getParam("filename").getValue() if read is not None else ""
+    knob = group.getParam("plateFile")
+    if plate and (not knob.getValue() or knob.getValue() == group_state(group).get("auto_plate")):
+        knob.setValue(plate)
+        group_state(group)["auto_plate"] = plate
+        frames = bridge.frames_on_disk(plate)
+        if frames:
+            group.getParam("firstFrame").setValue(frames[0])
+            group.getParam("lastFrame").setValue(frames[-1])
+    return activate(group)
+
+
+_STATE = {}
+
+
+def group_state(group) -> dict:
+    """Per-node memory of this session (what was filled in automatically)."""
+    return _STATE.setdefault(id(group), {})
+
+
 def on_input_changed(inputIndex, thisNode, thisGroup, app):
-    def fill(group):
-        plate = _plate_from_input(group)
-        if plate and not group.getParam("plateFile").getValue():
-            group.getParam("plateFile").setValue(plate)
-            frames = bridge.frames_on_disk(plate)
-            if frames:
-                group.getParam("firstFrame").setValue(frames[0])
-                group.getParam("lastFrame").setValue(frames[-1])
-        return activate(group)
-    _guarded(thisNode, fill)
+    _guarded(thisNode, fill_from_input)
 
 
 def after_node_created(thisNode, app, userEdited):

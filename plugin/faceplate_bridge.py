@@ -179,10 +179,14 @@ def create_param_knob(group, p: dict):
             knob.setMinimum(p["minimum"])
         if p.get("maximum") is not None:
             knob.setMaximum(p["maximum"])
+    # the host's setDefaultValue sets the default only (verified): the value is set explicitly too
     if kind == "choice":
         knob.setDefaultValue(p["choices"].index(p["default"]))
+        knob.setValue(p["choices"].index(p["default"]))
     elif p["default"] is not None:
-        knob.setDefaultValue(p["default"])
+        default = float(p["default"]) if kind == "float" else p["default"]
+        knob.setDefaultValue(default)
+        knob.setValue(default)
     knob.setHelp("{} ({})".format(p["help"], p["flag"]))
     return knob
 
@@ -199,6 +203,27 @@ def knob_values(node, params: list) -> dict:
             value = p["choices"][value]
         out[p["name"]] = value
     return out
+
+
+def check_values(params: list, values: dict) -> list:
+    """One line per knob value the engine would refuse: knob label and flag, expected vs found."""
+    problems = []
+    for p in params:
+        if p["name"] not in values:
+            continue
+        v = values[p["name"]]
+        where = "knob '{}' ({})".format(p["label"], p["flag"])
+        if p["kind"] in ("float", "int"):
+            lo, hi = p.get("minimum"), p.get("maximum")
+            if (lo is not None and v < lo) or (hi is not None and v > hi):
+                problems.append("{}: expected {}..{}, found {}".format(where, lo, hi, v))
+        elif p["kind"] == "choice" and v not in p["choices"]:
+            problems.append("{}: expected one of {}, found {!r}".format(where, ", ".join(p["choices"]), v))
+        elif p["kind"] == "file" and v and not os.path.isfile(v):
+            problems.append("{}: file not found: {}".format(where, v))
+        elif p["name"] == "colour_space" and not v:
+            problems.append("{}: expected a colour space or role (e.g. scene_linear), found ''".format(where))
+    return problems
 
 
 def param_args(params: list, values: dict, style: str = "cli", skip=()) -> list:
@@ -380,13 +405,16 @@ def is_placeholder(path: str) -> bool:
         return False
 
 
-def drop_placeholders(pattern: str, keep=()) -> list:
+def drop_placeholders(pattern: str, keep=(), comp=None) -> list:
     """Remove placeholders that would widen the Read's range: all of them once two real frames
-    exist, else those not in ``keep``. Returns the frames removed."""
+    exist, else those not in ``keep`` (and those whose channels no longer match ``comp``).
+    Returns the frames removed."""
     frames = frames_on_disk(pattern)
     placeholders = [f for f in frames if is_placeholder(frame_path(pattern, f))]
     if len(frames) - len(placeholders) < 2:
-        placeholders = [f for f in placeholders if f not in keep]
+        wanted = None if comp is None else sorted(PASS_CHANNELS + (COMP_CHANNELS if comp else ()))
+        placeholders = [f for f in placeholders if f not in keep
+                        or (wanted is not None and exr_channels(frame_path(pattern, f)) != wanted)]
     for f in placeholders:
         try:
             os.unlink(frame_path(pattern, f))
@@ -395,13 +423,37 @@ def drop_placeholders(pattern: str, keep=()) -> list:
     return placeholders
 
 
+def exr_channels(path: str) -> list:
+    """Sorted channel names from an EXR header (single part), or [] when unreadable."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+        pos = head.index(b"channels\0chlist\0") + len(b"channels\0chlist\0")
+        size = struct.unpack_from("<i", head, pos)[0]
+        blob = head[pos + 4:pos + 4 + size]
+    except (OSError, ValueError, struct.error):
+        return []
+    names, i = [], 0
+    while i < len(blob) and blob[i:i + 1] != b"\0":
+        end = blob.index(b"\0", i)
+        names.append(blob[i:end].decode("latin-1"))
+        i = end + 1 + 16
+    return sorted(names)
+
+
 def ensure_placeholders(passes_pattern: str, first: int, comp: bool, plate_pattern: str | None = None) -> list:
-    """Write placeholder frames ``first`` and ``first + 1`` where no pass file exists; returns those written."""
-    windows = None
+    """Write placeholder frames ``first`` and ``first + 1`` where no pass file exists; returns those written.
+
+    Tiny on purpose (a few hundred bytes): the plate's display window, a one-pixel data window at its
+    corner, and exactly the channels the engine writes, so a Read learns the same layers it will read.
+    """
+    display_window = None
     if plate_pattern:
         for f in frames_on_disk(plate_pattern)[:1]:
             windows = exr_windows(frame_path(plate_pattern, f))
-    data_window, display_window = windows or ((0, 0, 0, 0), (0, 0, 0, 0))
+            display_window = windows[1] if windows else None
+    display_window = display_window or (0, 0, 0, 0)
+    data_window = (display_window[0], display_window[1], display_window[0], display_window[1])
     channels = PASS_CHANNELS + (COMP_CHANNELS if comp else ())
     written = []
     for frame in (first, first + 1):
@@ -418,28 +470,30 @@ def ensure_placeholders(passes_pattern: str, first: int, comp: bool, plate_patte
 
 def runscript_text(plate_pattern: str, passes_pattern: str, log_path: str, client_args: list,
                    timeout: int) -> str:
-    """The shell script RunScript runs per frame: ``$1`` = this frame's plate file, ``$2`` = its passes file.
+    """The shell script RunScript runs per frame: ``$1`` = this frame's passes file.
 
-    It recovers the frame number from ``$1`` (the plate is passed as that file, which the engine
-    reads whether or not it resolves patterns itself), removes Natron's Python variables from the
-    environment (keeps ``OCIO``) and runs the engine's standard-library client, which deletes the
-    frame's old output first, enforces ``--timeout``, writes nothing on failure and logs the reason.
+    It recovers the frame number from ``$1``, removes the frame's old passes (RunScript would pass a
+    stale file on after a failure), removes Natron's Python variables from the environment (keeps
+    ``OCIO``: the engine must use Natron's config) and runs the engine's standard-library client with
+    the plate *sequence* and the frame, so the engine tracks and smooths faces over the shot exactly
+    as ``faceplate render`` does. The client enforces ``--timeout``, writes nothing on failure and logs
+    the reason where the node's Status shows it.
     """
-    m = re.search(r"#+", plate_pattern)
+    m = re.search(r"#+", passes_pattern)
     if not m:
-        raise ValueError("plate pattern {!r} has no ####".format(plate_pattern))
-    head, tail = plate_pattern[:m.start()], plate_pattern[m.end():]
+        raise ValueError("passes pattern {!r} has no ####".format(passes_pattern))
+    head, tail = passes_pattern[:m.start()], passes_pattern[m.end():]
     q = shlex.quote
     args = " ".join(q(a) for a in client_args)
     return "\n".join([
         "#!/bin/sh",
         "# Faceplate live render (written by the node from its knobs; edit the knobs, not this text)",
         "unset PYTHONPATH PYTHONHOME PYTHONNOUSERSITE",
-        "rm -f -- \"$2\"  # never let a failed run pass an old frame on",
+        "rm -f -- \"$1\"  # never let a failed run pass an old frame on",
         "frame=\"${1#%s}\"" % q(head),
         "frame=\"${frame%%%s}\"" % q(tail),
-        "exec {} render --plate \"$1\" --frame \"$frame\" --out {} --timeout {} --log {} {}".format(
-            q(LAUNCHER), q(passes_pattern), int(timeout), q(log_path), args).rstrip(),
+        "exec {} render --plate {} --frame \"$frame\" --out {} --timeout {} --log {} {}".format(
+            q(LAUNCHER), q(hashes(plate_pattern)), q(passes_pattern), int(timeout), q(log_path), args).rstrip(),
         "",
     ])
 
@@ -455,13 +509,21 @@ def render_frame(plate_pattern: str, frame: int, passes_pattern: str, log_path: 
                  timeout: int) -> None:
     """Render one frame through the engine service, blocking (farm scripts); RuntimeError on failure."""
     cmd = client_command(plate_pattern, frame, passes_pattern, log_path, client_args, timeout)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=engine_env(), start_new_session=True)
     try:
-        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              env=engine_env(), timeout=timeout + 30)
+        out, _ = proc.communicate(timeout=timeout + 30)
     except subprocess.TimeoutExpired:
-        raise RuntimeError("frame {}: the engine client did not return within {} s".format(frame, timeout + 30))
+        # the whole process group: the launcher, the client and anything they started for this frame
+        try:
+            os.killpg(proc.pid, 9)
+        except OSError:
+            pass
+        proc.communicate()
+        raise RuntimeError("frame {}: the engine client did not return within {} s (killed)".format(
+            frame, timeout + 30))
     if proc.returncode != 0 or not os.path.exists(frame_path(passes_pattern, frame)):
-        text = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+        text = (out or b"").decode("utf-8", "replace").strip().splitlines()
         raise RuntimeError("frame {}: {}".format(frame, text[-1] if text else last_message(log_path)))
 
 

@@ -1,7 +1,8 @@
 """Farm-side helpers for NatronRenderer scripts (standard library only; used by install/farm/).
 
 :func:`build` makes ``Read(plate) -> FaceplateSwap -> Merge(over) -> Write(32f)``; the Write's
-callbacks live here so Natron can resolve them by name (``faceplate_farm.after_render``...).
+callbacks live here. Natron resolves them by name in its ``__main__`` namespace (verified), so a
+farm script must ``import faceplate_farm`` at its top level, never inside a function.
 ``after_render(aborted, thisNode, app)`` records the outcome, and :func:`exit_code` turns it and
 the output files into the script's exit code (NatronRenderer's own exit code is 0 even when a
 render failed). In one-job mode the Write's ``beforeFrameRender`` renders that frame's passes
@@ -33,26 +34,29 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
     read.getParam("ocioInputSpace").setValue(colour_space)
     node = app.createNode("io.faceplate.FaceplateSwap")
     if node is None:
-        raise RuntimeError("FaceplateSwap is not loaded: put {} on NATRON_PLUGIN_PATH".format(bridge.PLUGIN_DIR))
-    node.connectInput(0, read)
+        raise RuntimeError("FaceplateSwap is not loaded: run install/install.sh, or put {} and {} on "
+                           "NATRON_PLUGIN_PATH".format(bridge.PLUGIN_DIR, bridge.NODES_DIR))
     import faceplate_node
 
     # one work folder per chunk: parallel chunks never touch each other's passes or placeholders
     work = os.path.join(os.path.dirname(os.path.abspath(out)), ".faceplate", "{}-{}".format(first, last))
     one_job = passes is None
     passes = passes or os.path.join(work, "passes.####.exr")
-    knobs = {"model": model, "alignments": alignments, "plateFile": plate, "workFolder": work,
-             "prerenderedPasses": passes, "firstFrame": first, "lastFrame": last, "colour_space": colour_space}
-    knobs.update(extra or {})
-    for name, value in knobs.items():
-        node.getParam(name).setValue(value)
-    node.getParam("source").setValue(bridge.SOURCES.index("prerendered"))
-    node.getParam("output").setValue(bridge.OUTPUTS.index("swap"))
     if one_job:  # the passes of a frame are rendered by the Write's beforeFrameRender
         for f in bridge.frames_on_disk(passes):
             if not bridge.is_placeholder(bridge.frame_path(passes, f)) and first <= f <= last:
                 os.unlink(bridge.frame_path(passes, f))
-    faceplate_node.activate(node)
+    # every knob before the input: connecting activates the node, in this chunk's work folder
+    knobs = {"model": model, "alignments": alignments, "plateFile": plate, "workFolder": work,
+             "prerenderedPasses": passes, "firstFrame": first, "lastFrame": last, "colour_space": colour_space,
+             "source": bridge.SOURCES.index("prerendered"), "output": bridge.OUTPUTS.index("swap")}
+    knobs.update(extra or {})
+    for name, value in knobs.items():
+        node.getParam(name).setValue(value)
+    node.connectInput(0, read)
+    status = node.getParam("status").getValue()
+    if status.startswith("error"):
+        raise RuntimeError("FaceplateSwap: " + status)
     merge = app.createNode(bridge.ID_MERGE)
     merge.connectInput(0, read)  # B: the plate
     merge.connectInput(1, node)  # A: the premultiplied swap element, over
@@ -66,7 +70,7 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
     s = faceplate_node.settings(node)
     JOB.clear()
     JOB.update({"aborted": None, "out": out, "first": first, "last": last, "started": time.time(),
-                "one_job": one_job, "plate": plate, "passes": passes, "log": s["paths"]["log"],
+                "one_job": one_job, "plate": s["plate"] or plate, "passes": passes, "log": s["paths"]["log"],
                 "client_args": s["client_args"], "timeout": s["timeout"]})
     if one_job:
         write.getParam("beforeFrameRender").setValue("faceplate_farm.before_frame_render")

@@ -3,7 +3,11 @@
 #  1. restores inspect.getargspec when the embedded Python lacks it (3.11+): Natron checks every
 #     callback's signature with it, and without it callbacks fail and a Write with a
 #     beforeFrameRender callback hangs the render;
-#  2. registers the nodes folder (FaceplateSwap, FaceplateMask) with Natron.
+#  2. puts this folder and the nodes folder on sys.path (the PyPlugs import faceplate_node and the
+#     bridge from there).
+# It does NOT call natron.appendToNatronPath: a folder added that way is scanned only from the next
+# start (verified), so the PyPlugs are found by a folder Natron scans at every start instead:
+# ~/.Natron (install.sh writes two small PyPlug files there) or NATRON_PLUGIN_PATH (studio setup).
 try:
     import inspect as _faceplate_inspect
 
@@ -31,9 +35,6 @@ def _faceplate_register():
     for folder in (here, nodes):
         if folder not in sys.path:
             sys.path.append(folder)
-    import NatronEngine
-
-    NatronEngine.natron.appendToNatronPath(nodes)
 
 
 try:

@@ -235,9 +235,18 @@ def _log_line(opts: Dict[str, Any], line: str) -> None:
             pass
 
 
+def _prescan(argv: List[str]) -> Dict[str, Any]:
+    """``--log`` and ``--frame`` found before parsing, so an argument error reaches the node's log."""
+    found: Dict[str, Any] = {}
+    for i, a in enumerate(argv[:-1]):
+        if a in ("--log", "--frame"):
+            found[a[2:]] = argv[i + 1]
+    return found
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    opts: Dict[str, Any] = {}
+    opts: Dict[str, Any] = _prescan(argv)
     try:
         opts = parse_args(argv)
         if opts["command"] != "render":

@@ -7,7 +7,7 @@ Framing: every message is ``MAGIC`` (4 bytes) + payload length (4 bytes, big-end
 object. One request and one response per connection. Requests larger than
 :data:`MAX_REQUEST` or responses larger than :data:`MAX_RESPONSE` are refused before reading them.
 
-Socket: ``$XDG_RUNTIME_DIR/faceplate/engine.sock`` (else ``/tmp/faceplate-$UID/engine.sock``); the
+Socket: ``$XDG_RUNTIME_DIR/faceplate/engine-KEY.sock`` (else ``/tmp/faceplate-$UID/...``), KEY = the OCIO config; the
 folder is ours with mode 0700, the socket ours with mode 0600. A path occupied by another kind of
 file, or owned by another user, is refused — never removed.
 """
@@ -49,9 +49,30 @@ def runtime_dir(env: Optional[Dict[str, str]] = None) -> str:
     return os.path.join("/tmp", "faceplate-%d" % os.getuid())
 
 
+def config_key(ocio: Optional[str]) -> str:
+    """Identity of an OCIO config for the service: the file's real path, size and modification time
+    (an edited config is another config), or the ``ocio://`` URI; 12 hex digits."""
+    import hashlib
+
+    ocio = ocio or ""
+    ident = ocio
+    if ocio and not ocio.startswith("ocio://"):
+        path = os.path.realpath(ocio)
+        try:
+            st = os.stat(path)
+            ident = "%s|%d|%d" % (path, st.st_size, st.st_mtime_ns)
+        except OSError:
+            ident = path
+    return hashlib.sha1(ident.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+
+
 def default_socket_path(env: Optional[Dict[str, str]] = None) -> str:
+    """``$FACEPLATE_SOCKET``, else one socket per OCIO config in the runtime folder: a service only
+    ever serves the config it was started with (``engine-<config key>.sock``)."""
     env = os.environ if env is None else env
-    return env.get("FACEPLATE_SOCKET") or os.path.join(runtime_dir(env), SOCKET_NAME)
+    if env.get("FACEPLATE_SOCKET"):
+        return env["FACEPLATE_SOCKET"]
+    return os.path.join(runtime_dir(env), "engine-%s.sock" % config_key(env.get("OCIO")))
 
 
 def ensure_private_dir(folder: str) -> None:
@@ -164,19 +185,22 @@ def recv_message(sock: socket.socket, max_size: int, deadline: Optional[float] =
 _RENDER_FIELDS = {
     "plate": str, "frame": int, "out": str, "model": str, "alignments": (str, type(None)),
     "faces": (list, type(None)), "settings": dict, "separate": bool, "deadline": (float, int, type(None)),
+    "ocio": (str, type(None)),
 }
 _REQUIRED = ("plate", "frame", "out", "model")
 
 
 def render_request(plate: str, frame: int, out: str, model: str, settings: Optional[Dict[str, Any]] = None,
                    alignments: Optional[str] = None, faces: Optional[list] = None, separate: bool = False,
-                   deadline: Optional[float] = None) -> Dict[str, Any]:
-    """A render request (paths made absolute: the service has its own working folder)."""
+                   deadline: Optional[float] = None, ocio: Optional[str] = None) -> Dict[str, Any]:
+    """A render request (paths made absolute: the service has its own working folder). ``ocio``: the
+    OCIO config the caller works in (the service refuses a request for another config)."""
     doc = {
         "op": "render", "protocol": PROTOCOL, "plate": os.path.abspath(plate), "frame": int(frame),
         "out": os.path.abspath(out), "model": os.path.abspath(model),
         "alignments": os.path.abspath(alignments) if alignments else None, "faces": faces,
         "settings": dict(settings or {}), "separate": bool(separate), "deadline": deadline,
+        "ocio": ocio if ocio is not None else os.environ.get("OCIO"),
     }
     check_request(doc)
     encode(doc, MAX_REQUEST)  # refuse an oversized request here, not at the service

@@ -24,12 +24,16 @@ def _plugin_dir():
         return ""
 
 
-def main(app):
-    plugin = _plugin_dir()
-    if plugin and plugin not in sys.path:
-        sys.path.append(plugin)
-    import faceplate_farm
+for _d in (_plugin_dir(), os.path.join(os.path.dirname(_plugin_dir()), "nodes")):
+    if _d and _d not in sys.path:
+        sys.path.append(_d)
+# At the top level on purpose: Natron looks the Write's callbacks (faceplate_farm.after_render,
+# faceplate_farm.before_frame_render) up in this script's namespace. Imported inside a function,
+# afterRender never ran (exit 1 after a good render) and a beforeFrameRender render hung (verified).
+import faceplate_farm  # noqa: E402
 
+
+def main(app):
     env = os.environ
     need = [k for k in ("FACEPLATE_PLATE", "FACEPLATE_MODEL", "FACEPLATE_FRAMES", "FACEPLATE_OUT") if not env.get(k)]
     if need:
@@ -55,4 +59,5 @@ def main(app):
 
 _app = globals().get("app") or globals().get("app1")  # NatronRenderer defines the app
 if _app is not None:
+    sys.stdout.flush()
     sys.exit(main(_app))

@@ -32,5 +32,5 @@ fi
 echo "job 2: $renderer -t $here/install/farm/render_swap.py ($first-$last)"
 FACEPLATE_PLATE="$plate" FACEPLATE_MODEL="$model" FACEPLATE_FRAMES="$first-$last" FACEPLATE_PASSES="$passes" \
 FACEPLATE_OUT="$out_dir/comp/comp.####.exr" FACEPLATE_ALIGNMENTS="$alignments" \
-NATRON_PLUGIN_PATH="$here/plugin${NATRON_PLUGIN_PATH:+;$NATRON_PLUGIN_PATH}" \
+NATRON_PLUGIN_PATH="$here/plugin:$here/nodes${NATRON_PLUGIN_PATH:+:$NATRON_PLUGIN_PATH}" \
   timeout -k 60 "${FACEPLATE_JOB_TIMEOUT:-7200}" "$renderer" -t "$here/install/farm/render_swap.py" </dev/null

@@ -22,15 +22,18 @@ for _p in (FAKE, PLUGIN, NODES):
 
 @pytest.fixture
 def host(monkeypatch, tmp_path):
-    """A fresh fake Natron with our plug-in folder on NATRON_PLUGIN_PATH and init.py run."""
+    """A fresh fake NatronRenderer started the studio way: plugin/ and nodes/ on NATRON_PLUGIN_PATH
+    (':'-separated, as on Linux), an empty HOME, init.py run at start."""
     import NatronEngine
 
-    natron = NatronEngine.PyCoreApplication()
-    monkeypatch.setattr(NatronEngine, "natron", natron)
-    monkeypatch.setenv("NATRON_PLUGIN_PATH", str(PLUGIN))
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("NATRON_PLUGIN_PATH", "{}:{}".format(PLUGIN, NODES))
     monkeypatch.setenv("FACEPLATE_NATRON_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    code = compile((PLUGIN / "init.py").read_text(), str(PLUGIN / "init.py"), "exec")
-    exec(code, {"__name__": "init", "__file__": str(PLUGIN / "init.py")})
+    natron = NatronEngine.PyCoreApplication()
+    monkeypatch.setattr(NatronEngine, "natron", natron)
+    natron.start()
     app = NatronEngine.App(natron)
     return natron, app

@@ -5,6 +5,7 @@ import ast
 import inspect
 import json
 import os
+import shlex
 import sys
 
 import pytest
@@ -69,7 +70,7 @@ def _graph(group):
 COMMON = {
     "Plate": ("fr.inria.built-in.Input", {}),
     "WritePlate": ("fr.inria.openfx.WriteOIIO", {0: "Plate"}),
-    "RunScript": ("fr.inria.openfx.RunScript", {0: "WritePlate"}),
+    "RunScript": ("fr.inria.openfx.RunScript", {0: "Plate"}),
     "ReadLive": ("fr.inria.built-in.Read", {0: "RunScript"}),
     "ReadPrerendered": ("fr.inria.built-in.Read", {}),
     "SourceSwitch": ("net.sf.openfx.switchPlugin", {0: "ReadLive", 1: "ReadPrerendered"}),
@@ -94,16 +95,10 @@ def test_swap_graph(host):
     assert write.getParam("bitDepth").getOption(write.getParam("bitDepth").getValue()) == "32f"
     assert write.getParam("processAllPlanes").getValue() is False
     run = g("RunScript")
-    assert run.getParam("paramCount").getValue() == 2
-    assert run.getParam("type1").getValue() == 0 and run.getParam("type2").getValue() == 0
+    assert run.getParam("paramCount").getValue() == 1
+    assert run.getParam("type1").getValue() == 0
     for read in (g("ReadLive"), g("ReadPrerendered")):
         assert read.getParam("onMissingFrame").getOption(read.getParam("onMissingFrame").getValue()) == "error"
-    assert [g("ShuffleSwap").getParam(k).getValue() for k in ("outputR", "outputG", "outputB", "outputA")] == \
-        ["B.swap.R", "B.swap.G", "B.swap.B", "B.swap.A"]
-    assert [g("MaskRGB").getParam(k).getValue() for k in ("outputR", "outputG", "outputB")] == ["B.mask.Y"] * 3
-    assert g("MaskAlpha").getParam("outputA").getValue() == "A.uk.co.thefoundry.OfxImagePlaneColour.R"
-    for shuffle in ("ShuffleSwap", "MaskRGB", "MaskAlpha"):
-        assert g(shuffle).getParam("outputPremult").getValue() == 1  # premultiplied
     for cb in ("onParamChanged", "onInputChanged", "afterNodeCreated"):
         assert group.getParam(cb).getValue() == "FaceplateSwap." + cb
     assert group.getParam("output").getOptions() == ["swap", "comp", "mask"]
@@ -170,36 +165,86 @@ def test_ext_callback_signatures(module):
         assert inspect.getfullargspec(getattr(mod, name)).args == sig[name]
 
 
-def test_read_inside_create_instance_finds_nothing_until_activated(host, tmp_path):
-    """Placeholders are written before the Read is set; reloadFile runs after the group exists."""
+def tiny_plate(folder, frames, size=(16, 12)):
+    """A real float EXR plate sequence (display window = data window = size)."""
+    import numpy as np
+    import OpenImageIO as oiio
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for f in frames:
+        px = np.full((size[1], size[0], 4), 0.1 * (f % 7), np.float32)
+        buf = oiio.ImageBuf(oiio.ImageSpec(size[0], size[1], 4, oiio.FLOAT))
+        buf.set_pixels(oiio.ROI(), px)
+        assert buf.write(str(folder / ("plate.%04d.exr" % f)))
+    return str(folder / "plate.####.exr")
+
+
+def test_a_read_set_inside_create_instance_learns_nothing_and_nothing_touches_disk(host, tmp_path):
     natron, app = host
     group = app.createNode(SWAP_ID)
-    live = group.getNode("ReadLive")
-    assert live.layers is None  # nothing set during createInstance
+    assert group.getNode("ReadLive").layers is None
+    group.getParam("model").setValue(str(tmp_path / "face.onnx"))  # a script edit, before any input
+    assert not os.path.exists(tmp_path / "cache")  # nothing written until the node has a plate
+    assert "connect a plate" in group.getParam("status").getValue()
+
+
+def test_activation_sets_files_ranges_and_channels_after_the_group_exists(host, tmp_path):
+    """Script edits (userEdited False) activate the node; the Reads learn the layers from tiny
+    placeholders; the shot's range and the Shuffle channels are set after that."""
+    import faceplate_bridge as bridge
+
+    natron, app = host
+    plate = tiny_plate(tmp_path / "shot", range(1001, 1006))
     model = tmp_path / "face.onnx"
     model.write_bytes(b"x")
-    group.user_edit("model", str(model))  # any artist edit activates the node
+    read = app.createReader(plate)
+    group = app.createNode(SWAP_ID)
+    group.getParam("model").setValue(str(model))  # script edit
+    group.connectInput(0, read)
     work = group.getParam("workFolder").getValue()
     assert work.startswith(str(tmp_path / "cache"))
+    assert group.getParam("plateFile").getValue() == plate
+    assert (group.getParam("firstFrame").getValue(), group.getParam("lastFrame").getValue()) == (1001, 1005)
+    live = group.getNode("ReadLive")
     passes = os.path.join(work, "passes.####.exr")
     assert live.getParam("filename").getValue() == passes
-    assert live.layers == "detected"
-    assert sorted(os.listdir(work)) == ["passes.0001.exr", "passes.0002.exr", "prerender"]
-    pre = group.getNode("ReadPrerendered")
-    assert pre.getParam("filename").getValue() == os.path.join(work, "prerender", "passes.####.exr")
-    assert pre.layers == "detected"
-    assert (live.getParam("firstFrame").getValue(), live.getParam("lastFrame").getValue()) == (1, 100)
+    assert set(live.layers) == {"mask", "swap"}
+    for name in ("ReadLive", "ReadPrerendered"):  # the shot's range, set explicitly after the reload
+        r = group.getNode(name)
+        assert (r.getParam("firstFrame").getValue(), r.getParam("lastFrame").getValue()) == (1001, 1005)
+    g = group.getNode
+    assert [g("ShuffleSwap").getParam(k).getValue() for k in ("outputR", "outputG", "outputB", "outputA")] == \
+        ["B.swap.R", "B.swap.G", "B.swap.B", "B.swap.A"]
+    assert [g("MaskRGB").getParam(k).getValue() for k in ("outputR", "outputG", "outputB")] == ["B.mask.Y"] * 3
+    assert g("MaskAlpha").getParam("outputA").getValue() == "A.uk.co.thefoundry.OfxImagePlaneColour.R"
     run = group.getNode("RunScript")
+    assert run.inputs()[0] is group.getNode("Plate")  # the engine reads the plate sequence itself
     assert run.getParam("validate").getValue() is True
-    assert run.getParam("filename1").getValue() == os.path.join(work, "plate.####.exr")
-    assert run.getParam("filename2").getValue() == passes
+    assert run.getParam("filename1").getValue() == passes
     script = run.getParam("script").getValue()
-    assert script.startswith("#!/bin/sh\n")
-    assert "unset PYTHONPATH PYTHONHOME PYTHONNOUSERSITE" in script
-    assert "--model " + str(model) in script and "--colour-match reinhard" in script
-    assert group.getNode("WritePlate").getParam("filename").getValue() == os.path.join(work, "plate.####.exr")
+    assert "--plate " + shlex.quote(plate) in script and "--model " + str(model) in script
+    for flag in ("--timeout 300", "--colour-match reinhard", "--erode 2.0", "--feather 4.0", "--mask-floor 0.05",
+                 "--smoothing 2.0", "--colour-space scene_linear"):
+        assert flag in script, flag  # every knob at its declared default, never 0
     status = group.getParam("status").getValue()
-    assert status and not status.startswith("error")
+    assert status and not status.startswith("error"), status
+    # tiny placeholders: the plate's display window, a one-pixel data window, the exact channels
+    for f in (1001, 1002):
+        path = bridge.frame_path(passes, f)
+        assert os.path.getsize(path) < 1024
+        assert bridge.exr_windows(path) == ((0, 0, 0, 0), (0, 0, 15, 11))
+        assert bridge.exr_channels(path) == sorted(bridge.PASS_CHANNELS)
+    group.getParam("output").setValue(1)  # comp: placeholders gain the comp channels
+    assert bridge.exr_channels(bridge.frame_path(passes, 1001)) == sorted(bridge.PASS_CHANNELS + bridge.COMP_CHANNELS)
+
+
+def test_shuffle_channels_set_before_the_reads_know_the_layers_are_dropped(host):
+    """What broke the first nodes: the host drops a channel choice it cannot see yet."""
+    natron, app = host
+    group = app.createNode(SWAP_ID)
+    shuffle = group.getNode("ShuffleSwap")
+    shuffle.getParam("outputR").setValue("B.swap.R")
+    assert shuffle.getParam("outputR").getValue() == "B.r"
 
 
 def test_placeholders_are_readable_exrs_with_the_pass_layers(host, tmp_path):
@@ -226,9 +271,10 @@ def test_placeholders_are_readable_exrs_with_the_pass_layers(host, tmp_path):
 def test_output_and_source_knobs_drive_the_switches(host, tmp_path):
     natron, app = host
     group = app.createNode(SWAP_ID)
+    group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (1, 2))))
     group.user_edit("output", 2)
     assert group.getNode("OutputSwitch").getParam("which").getValue() == 2
-    group.user_edit("source", 1)
+    group.getParam("source").setValue(1)  # a script edit does the same
     assert group.getNode("SourceSwitch").getParam("which").getValue() == 1
     group.user_edit("output", 1)  # comp forces the comp layer on in the engine's flags
     assert "--comp true" in group.getNode("RunScript").getParam("script").getValue()
@@ -237,13 +283,38 @@ def test_output_and_source_knobs_drive_the_switches(host, tmp_path):
 def test_errors_become_status_never_exceptions(host, tmp_path):
     natron, app = host
     group = app.createNode(SWAP_ID)
+    group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (1, 2))))
+    assert "set 'Model'" in group.getParam("status").getValue()
+    model = tmp_path / "face.onnx"
+    model.write_bytes(b"x")
+    group.getParam("model").setValue(str(model))
+    group.getParam("erode").setValue(500.0)  # outside the declared range
+    status = group.getParam("status").getValue()
+    assert status.startswith("error:") and "'Erode' (--erode)" in status and "500" in status
+    group.getParam("erode").setValue(2.0)
+    group.getParam("timeout").setValue(0)
+    assert "Timeout" in group.getParam("status").getValue()
+    group.getParam("timeout").setValue(30)
     blocker = tmp_path / "file"
     blocker.write_text("x")
     group.getParam("workFolder").setValue(str(blocker / "sub"))  # cannot create a folder inside a file
-    group.user_edit("erode", 3.0)
     assert group.getParam("status").getValue().startswith("error:")
-    group.user_edit("renderPasses")  # no plate file set
-    assert "Plate file" in group.getParam("status").getValue()
+    lonely = app.createNode(SWAP_ID)  # no input and no plate file
+    lonely.user_edit("renderPasses")
+    assert "Plate file" in lonely.getParam("status").getValue()
+
+
+def test_engine_missing_shows_in_status(host, tmp_path, monkeypatch):
+    import faceplate_bridge as bridge
+
+    natron, app = host
+    monkeypatch.setattr(bridge, "engine_python", lambda: None)
+    group = app.createNode(MASK_ID)
+    model = tmp_path / "face.onnx"
+    model.write_bytes(b"x")
+    group.getParam("model").setValue(str(model))
+    group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (1, 2))))
+    assert group.getParam("status").getValue().startswith("error: engine not found")
 
 
 def test_input_from_a_read_fills_the_plate_file(host, tmp_path):
@@ -266,7 +337,8 @@ def test_init_restores_getargspec_and_never_raises(monkeypatch, tmp_path):
     source = (PLUGIN / "init.py").read_text()
     exec(compile(source, "init.py", "exec"), {"__name__": "init"})  # no __file__: found via sys.path
     assert inspect.getargspec is inspect.getfullargspec
-    assert str(NODES) in natron.getNatronPath()
+    assert str(NODES) in sys.path and str(PLUGIN) in sys.path
+    assert natron.getNatronPath() == natron.search_folders()  # appendToNatronPath only helps next start
 
     class Broken:
         def appendToNatronPath(self, path):
@@ -278,12 +350,33 @@ def test_init_restores_getargspec_and_never_raises(monkeypatch, tmp_path):
 
 def test_gui_pyplug_would_be_skipped_by_the_renderer(host, tmp_path, monkeypatch):
     """The fake models the verified rule our node files are tested against."""
+    import NatronEngine as ne
+
     natron, app = host
     (tmp_path / "GuiPlug.py").write_text("import NatronGui\ndef createInstance(app, group):\n    pass\n"
                                         "def getPluginID():\n    return 'x.GuiPlug'\n")
-    natron.appendToNatronPath(str(tmp_path))
+    monkeypatch.setenv("NATRON_PLUGIN_PATH", os.environ["NATRON_PLUGIN_PATH"] + ":" + str(tmp_path))
+    natron = ne.PyCoreApplication().start()
+    app = ne.App(natron)
     assert "x.GuiPlug" not in natron.getPluginIDs()
     assert app.createNode("x.GuiPlug") is None
+
+
+def test_append_to_natron_path_counts_from_the_next_start_and_semicolons_do_not_split(host, tmp_path,
+                                                                                      monkeypatch):
+    import NatronEngine as ne
+
+    natron, app = host
+    extra = tmp_path / "plugs"
+    extra.mkdir()
+    (extra / "Later.py").write_text("def createInstance(app, group):\n    pass\n"
+                                    "def getPluginID():\n    return 'x.Later'\n")
+    natron.appendToNatronPath(str(extra))
+    assert "x.Later" not in natron.getPluginIDs()  # this run: not scanned
+    assert "x.Later" in ne.PyCoreApplication().start().getPluginIDs()  # the next start: scanned
+    monkeypatch.setenv("NATRON_PLUGIN_PATH", "{};{}".format(PLUGIN, NODES))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "fresh-config"))
+    assert SWAP_ID not in ne.PyCoreApplication().start().getPluginIDs()
 
 
 def test_no_placeholders_in_a_shared_passes_folder(host, tmp_path):
@@ -295,9 +388,15 @@ def test_no_placeholders_in_a_shared_passes_folder(host, tmp_path):
     shared.mkdir()
     bridge.write_placeholder(str(shared / "passes.1001.exr"))  # one frame, e.g. a one-frame chunk
     group = app.createNode(SWAP_ID)
-    group.user_edit("prerenderedPasses", str(shared / "passes.####.exr"))
-    group.user_edit("source", 1)
+    group.getParam("prerenderedPasses").setValue(str(shared / "passes.####.exr"))
+    group.getParam("source").setValue(1)
+    group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (1001, 1002))))
     assert sorted(os.listdir(shared)) == ["passes.1001.exr"]
+    status = group.getParam("status").getValue()
+    assert status.startswith("error:")
+    model = tmp_path / "face.onnx"
+    model.write_bytes(b"x")
+    group.getParam("model").setValue(str(model))
     status = group.getParam("status").getValue()
     assert status.startswith("error:") and "needs two" in status and str(shared) in status
 
@@ -360,6 +459,7 @@ def test_status_follows_the_engine_log_in_the_gui(host, tmp_path, monkeypatch):
     group.user_edit("feather", 2.0)
     assert len(timers) == 1  # one watcher per node
     log = os.path.join(group.getParam("workFolder").getValue(), "faceplate.log")
+    os.makedirs(os.path.dirname(log), exist_ok=True)
     with open(log, "a") as f:
         f.write("2026-01-01T00:00:00Z faceplate client: error: frame 7: model x.onnx: file not found\n")
     timers.pop()()
@@ -382,19 +482,19 @@ def test_runscript_text_survives_awkward_paths(host, tmp_path, monkeypatch):
     group = app.createNode(SWAP_ID)
     work = tmp_path / "it's a $HOME work"
     group.getParam("workFolder").setValue(str(work))
+    plate = tiny_plate(tmp_path / "a 'shot' $X", (41, 42))
+    group.connectInput(0, app.createReader(plate))
     group.user_edit("face", "largest")
     group.user_edit("model", str(tmp_path / 'my "model".onnx'))
     run = group.getNode("RunScript")
     script = tmp_path / "runscript"
     script.write_text(run.getParam("script").getValue())
     script.chmod(0o700)
-    plate = run.getParam("filename1").getValue().replace("####", "0042")
-    out = run.getParam("filename2").getValue().replace("####", "0042")
+    out = run.getParam("filename1").getValue().replace("####", "0042")
     env = dict(os.environ, PYTHONPATH="/natron/lib")
-    lines = subprocess.run([str(script), plate, out], capture_output=True, text=True, env=env,
+    lines = subprocess.run([str(script), out], capture_output=True, text=True, env=env,
                            timeout=30).stdout.splitlines()
-    assert lines[:7] == ["render", "--plate", str(work / "plate.0042.exr"), "--frame", "0042", "--out",
-                         str(work / "passes.####.exr")]
+    assert lines[:7] == ["render", "--plate", plate, "--frame", "0042", "--out", str(work / "passes.####.exr")]
     assert lines[lines.index("--model") + 1] == str(tmp_path / 'my "model".onnx')
     assert lines[lines.index("--log") + 1] == str(work / "faceplate.log")
     assert lines[lines.index("--face") + 1] == "largest"

@@ -328,9 +328,20 @@ def test_client_is_standard_library_only_and_python39_syntax():
     assert env == {"OCIO": "/studio/config.ocio", "HOME": "/home/a"}
 
 
-def test_default_socket_lives_in_a_per_user_runtime_folder(tmp_path):
-    assert wire.default_socket_path({"XDG_RUNTIME_DIR": str(tmp_path)}) == str(tmp_path / "faceplate" / "engine.sock")
-    assert wire.default_socket_path({}) == f"/tmp/faceplate-{os.getuid()}/engine.sock"
+def test_default_socket_lives_in_a_per_user_runtime_folder_one_per_ocio_config(tmp_path):
+    a, b = tmp_path / "a.ocio", tmp_path / "b.ocio"
+    a.write_text("ocio_profile_version: 2.1\n")
+    b.write_text("ocio_profile_version: 2.1\n# another\n")
+    sock_a = wire.default_socket_path({"XDG_RUNTIME_DIR": str(tmp_path), "OCIO": str(a)})
+    assert os.path.dirname(sock_a) == str(tmp_path / "faceplate")
+    assert os.path.basename(sock_a) == "engine-%s.sock" % wire.config_key(str(a))
+    assert sock_a != wire.default_socket_path({"XDG_RUNTIME_DIR": str(tmp_path), "OCIO": str(b)})
+    assert sock_a != wire.default_socket_path({"XDG_RUNTIME_DIR": str(tmp_path), "OCIO": "ocio://studio-config-latest"})
+    assert wire.default_socket_path({}).startswith(f"/tmp/faceplate-{os.getuid()}/engine-")
+    assert wire.default_socket_path({"FACEPLATE_SOCKET": "/x/s.sock"}) == "/x/s.sock"
+    before = wire.config_key(str(a))
+    os.utime(a, ns=(1, 1))  # an edited config is another config
+    assert wire.config_key(str(a)) != before
     assert wire.frame_path("/a/p.####.exr", 7) == "/a/p.0007.exr"
     assert wire.output_files("/a/p.%04d.exr", 12, True, True) == ["/a/p_comp.0012.exr", "/a/p_swap.0012.exr",
                                                                    "/a/p_mask.0012.exr"]

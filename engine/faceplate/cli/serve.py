@@ -9,8 +9,8 @@ def add_parser(subparsers) -> None:
         "serve", help="run the engine service for per-frame callers (Natron)",
         description="Keep swap models loaded and render frames requested over a Unix socket (mode 0600, in a "
                     "per-user runtime folder). Concurrent requests are batched; exits after an idle period.")
-    p.add_argument("--socket", help="socket path (default: $XDG_RUNTIME_DIR/faceplate/engine.sock or "
-                                    "/tmp/faceplate-$UID/engine.sock)")
+    p.add_argument("--socket", help="socket path (default: one per OCIO config, $XDG_RUNTIME_DIR/faceplate/engine-KEY.sock or "
+                                    "/tmp/faceplate-$UID/engine-KEY.sock)")
     p.add_argument("--idle-timeout", type=float, default=600.0, help="exit after this many idle seconds")
     p.add_argument("--max-batch", type=int, default=16, help="most faces per inference call")
     p.set_defaults(func=run)

@@ -119,6 +119,7 @@ class EngineService:
         self.socket_path = socket_path or wire.default_socket_path()
         self.idle_timeout = float(idle_timeout)
         self.config = config or ColourConfig.from_env()
+        self.config_key = wire.config_key(self.config.config)
         self.models = ModelCache()
         self.batcher = Batcher(max_batch=max_batch)
         self._slots = threading.BoundedSemaphore(max_clients)
@@ -315,6 +316,11 @@ class EngineService:
         return detect_shot_faces(self.finder, seq, [frame], settings, self.config)[frame]
 
     def render(self, doc: dict[str, Any]) -> dict[str, Any]:
+        ocio = doc.get("ocio")
+        if ocio and wire.config_key(ocio) != self.config_key:
+            raise ServiceError(f"this engine service works in the OCIO config {self.config.config}; the request "
+                               f"is for {ocio} (a service never serves another config: use the default socket, "
+                               f"which is per config, or start one with OCIO={ocio})")
         values = dict(doc.get("settings") or {})
         values["model"] = doc["model"]
         settings = RenderSettings.from_values(values)
