@@ -597,14 +597,13 @@ def _eval_read(node, frame):
         if _choice(node, "onMissingFrame") == "black":
             return None
         raise RenderError("{}: Cannot load frame".format(pattern.replace("####", "%04d" % f)))
-    buf = oiio.ImageBuf(path)
     inp_layers = {}
     disp = None
-    sub = 0
-    while True:
+    probe = oiio.ImageBuf(path)
+    nsub = max(1, probe.nsubimages)
+    del probe
+    for sub in range(nsub):
         b = oiio.ImageBuf(path, sub, 0)
-        if b.has_error:
-            break
         spec = b.spec()
         disp = disp or (spec.full_x, spec.full_y, spec.full_width, spec.full_height)
         full = np.zeros((spec.full_height, spec.full_width, spec.nchannels), np.float32)
@@ -613,8 +612,6 @@ def _eval_read(node, frame):
              spec.x - spec.full_x:spec.x - spec.full_x + spec.width] = px
         for i, c in enumerate(spec.channelnames):
             inp_layers.setdefault(c, full[..., i])
-        sub += 1
-    del buf
     channels = list(inp_layers)
     layers = layers_of(channels)
     out = {}
