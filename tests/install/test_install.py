@@ -24,6 +24,25 @@ def _run(args, env, timeout=240):
     return subprocess.run(["bash", str(INSTALL)] + args, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+SWAP_ID, MASK_ID = "io.faceplate.FaceplateSwap", "io.faceplate.FaceplateMask"
+FAKE = ROOT / "tests" / "natron" / "fake_natron"
+
+
+def first_start_loads_the_nodes(home: Path, env: dict) -> list:
+    """A new NatronRenderer process (the fake host) started in ``home``: which of our nodes it can create."""
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "import NatronEngine as ne\n"
+        "natron = ne.natron.start()\n"
+        "app = ne.App(natron)\n"
+        "print([i for i in (%r, %r) if app.createNode(i) is not None])\n" % (str(FAKE), SWAP_ID, MASK_ID))
+    env = dict(env, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), FACEPLATE_NATRON_CACHE=str(home / "cache"))
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                       cwd=str(home))
+    assert r.returncode == 0, r.stderr
+    return eval(r.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture
 def home(tmp_path):
     home = tmp_path / "home"
@@ -46,8 +65,9 @@ def test_install_check_uninstall_in_a_temporary_home(home):
     assert r.returncode == 0, r.stdout + r.stderr
     init = (home / ".Natron" / "init.py").read_text()
     assert init.startswith("# the artist's own start-up\nprint('hello')\n")  # kept
-    assert "appendToNatronPath" in init and str(ROOT / "plugin") in init
+    assert "appendToNatronPath" not in init and str(ROOT / "plugin") in init  # only scanned from the next start
     assert (home / ".Natron" / "initGui.py").exists()
+    assert first_start_loads_the_nodes(home, env) == [SWAP_ID, MASK_ID]  # the very first start
     conf = (home / ".config" / "faceplate" / "natron.conf").read_text()
     assert f"engine_python={sys.prefix}/bin/python" in conf
     assets = home / ".local" / "share" / "faceplate" / "assets"
@@ -65,6 +85,12 @@ def test_install_check_uninstall_in_a_temporary_home(home):
 
     studio = _run(["--print-studio-setup"], env)
     assert "NATRON_PLUGIN_PATH=" in studio.stdout and str(ROOT / "plugin") in studio.stdout
+    export = [ln for ln in studio.stdout.splitlines() if ln.startswith("export NATRON_PLUGIN_PATH=")][0]
+    fresh = home.parent / "studio-home"
+    fresh.mkdir()
+    path = subprocess.run(["bash", "-c", export + '; printf %s "$NATRON_PLUGIN_PATH"'], capture_output=True,
+                          text=True, env={"PATH": os.environ["PATH"]}).stdout
+    assert first_start_loads_the_nodes(fresh, dict(env, HOME=str(fresh), NATRON_PLUGIN_PATH=path)) == [SWAP_ID, MASK_ID]
 
     gone = _run(["--uninstall"], env)
     assert gone.returncode == 0, gone.stdout + gone.stderr
