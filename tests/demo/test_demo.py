@@ -71,14 +71,14 @@ def test_failed_stage_leaves_no_marker(tmp_path):
     assert not log.marker("bad").exists()
 
 
-def _passes(tmp_path, src: Sequence, change_outside: bool) -> Sequence:
+def _passes(tmp_path, src: Sequence, change_outside: bool, empty_matte: bool = False) -> Sequence:
     out = Sequence(str(tmp_path / "p" / "p.####.exr"))
     for f in src.frames_on_disk():
         img = read_image(src.path(f))
         rgb = img.rgb()
         h, w = rgb.shape[:2]
         mask = np.zeros((h, w), np.float32)
-        mask[60:120, 130:190] = 1.0
+        mask[60:120, 130:190] = 0.0 if empty_matte else 1.0
         comp = rgb.copy()
         comp[mask > 0] = 0.5
         if change_outside:
@@ -97,6 +97,13 @@ def test_pass_through_figure_and_contact_sheet(small_plate, tmp_path):
     assert q["comp_vs_plate_outside_matte"] == 0.0 and q["swap_alpha_outside_matte"] == 0.0
     bad = _passes(tmp_path / "bad", small_plate, change_outside=True)
     assert pass_through_error(small_plate, bad, frames)["comp_vs_plate_outside_matte"] > 0
+    assert q["face_frames"] == q["face_frames_with_swap"] == len(frames)
+    # a model that learned nothing: the pass-through figure is 0, but the demo must not call it OK
+    from faceplate.demo.run import demo_ok
+
+    empty = pass_through_error(small_plate, _passes(tmp_path / "empty", small_plate, False, empty_matte=True), frames)
+    assert empty["comp_vs_plate_outside_matte"] == 0.0 and empty["face_frames_with_swap"] == 0
+    assert demo_ok({"quality": q}) and not demo_ok({"quality": empty})
     sheet = contact_sheet(small_plate, good, frames[:2], tmp_path / "sheet.png", "ACEScg", tile=64)
     img = read_image(sheet)
     assert img.width == 4 * 64 and img.height == 2 * 64

@@ -20,13 +20,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from faceplate.demo.run import DemoSettings, run_demo
+    from faceplate.demo.run import DemoSettings, demo_ok, run_demo
     from faceplate.errors import InputError
 
     if args.frames < 4 or args.stills < 2 or args.minutes <= 0:
         raise InputError(f"demo: expected --frames >= 4, --stills >= 2, --minutes > 0; found "
                          f"{args.frames}, {args.stills}, {args.minutes}")
-    run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
-                          resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
-                          redo=frozenset(x for x in args.redo.split(",") if x)))
-    return 0
+    summary = run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
+                                    resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
+                                    redo=frozenset(x for x in args.redo.split(",") if x)))
+    return 0 if demo_ok(summary) else 1

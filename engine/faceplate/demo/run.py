@@ -84,7 +84,8 @@ def run_demo(s: DemoSettings) -> dict:
     log.run("render", "rendering swap, mask and comp passes",
             lambda: run_command(["render", plate_seq.pattern, "--model", str(model), "--frames", shot,
                                  "--out", passes.pattern, "--alignments", str(fs_a / "alignments.json"),
-                                 "--comp", "--skip-existing"]) or {"passes": passes.pattern})
+                                 "--comp"] + ([] if "render" in s.redo or "all" in s.redo else ["--skip-existing"]))
+            or {"passes": passes.pattern})
 
     sample = sorted({plate_mod.FIRST_FRAME + round(i * (s.frames - 1) / 3) for i in range(4)})
 
@@ -101,7 +102,11 @@ def run_demo(s: DemoSettings) -> dict:
     def quality() -> dict:
         from faceplate.demo.sheet import pass_through_error
 
-        q = pass_through_error(plate_seq, passes, list(range(plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + s.frames)))
+        from faceplate.render.facesource import load_alignments
+
+        with_face = [f for f, faces in load_alignments(fs_a / "alignments.json").items() if faces]
+        q = pass_through_error(plate_seq, passes, list(range(plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + s.frames)),
+                               with_face)
         q["colour_round_trip_max_rel_error"] = colour_round_trip(plate_seq.path(plate_mod.FIRST_FRAME), config)
         return q
 
@@ -161,6 +166,13 @@ def write_natron_script(path: Path, plate: Sequence, passes: Sequence, frames: i
     return Path(path)
 
 
+def demo_ok(summary: dict) -> bool:
+    """True when the comp is the plate outside the matte and every frame with a face has a swap."""
+    q = summary["quality"]
+    return q.get("comp_vs_plate_outside_matte", 1) == 0 and q.get("face_frames", 0) > 0 \
+        and q.get("face_frames_with_swap", 0) == q.get("face_frames", 0)
+
+
 def print_summary(summary: dict) -> None:
     w = sys.stdout.write
     w("\nFaceplate demo: done.\n\nOutputs:\n")
@@ -175,3 +187,9 @@ def print_summary(summary: dict) -> None:
     q = summary["quality"]
     verdict = "OK (bit-exact)" if q.get("comp_vs_plate_outside_matte", 1) == 0 else "FAILED"
     w(f"\nPass-through outside the matte: {verdict}\n")
+    faces, swapped = q.get("face_frames", 0), q.get("face_frames_with_swap", 0)
+    if faces and swapped == faces:
+        w(f"Swap: OK (a face element on all {faces} frames with a face)\n")
+    else:
+        w(f"Swap: FAILED ({swapped} of {faces} frames with a face have a non-empty swap and matte; "
+          f"the model learned nothing or no face was found: see the contact sheet)\n")

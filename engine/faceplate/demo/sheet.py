@@ -63,9 +63,12 @@ def contact_sheet(plate: Sequence, passes: Sequence, frames: list[int], out: Pat
     return Path(out)
 
 
-def pass_through_error(plate: Sequence, passes: Sequence, frames: list[int]) -> dict[str, float]:
-    """Largest |comp − plate| outside the matte (must be 0) and largest swap alpha outside it."""
-    worst_comp, worst_alpha, outside = 0.0, 0.0, 0
+def pass_through_error(plate: Sequence, passes: Sequence, frames: list[int],
+                       face_frames: list[int] | None = None) -> dict[str, float]:
+    """Largest |comp − plate| outside the matte (must be 0), largest swap alpha outside it, and how
+    many frames that should carry a face (``face_frames``, default all) have a non-empty swap."""
+    worst_comp, worst_alpha, outside, with_swap = 0.0, 0.0, 0, 0
+    face_frames = list(frames) if face_frames is None else list(face_frames)
     for f in frames:
         src = read_image(plate.path(f), frame=f).rgb()
         p = read_image(passes.path(f), frame=f)
@@ -77,5 +80,7 @@ def pass_through_error(plate: Sequence, passes: Sequence, frames: list[int]) -> 
             comp = p.channels_array(["R", "G", "B"])
             worst_comp = max(worst_comp, float(np.abs(comp[out] - src[out]).max(initial=0.0)))
         worst_alpha = max(worst_alpha, float(np.abs(alpha[mask == 0]).max(initial=0.0)))
+        if f in face_frames and float(mask.max(initial=0.0)) > 0.01 and float(alpha.max(initial=0.0)) > 0.01:
+            with_swap += 1
     return {"comp_vs_plate_outside_matte": worst_comp, "swap_alpha_outside_matte": worst_alpha,
-            "pixels_checked": outside}
+            "pixels_checked": outside, "face_frames": len(face_frames), "face_frames_with_swap": with_swap}
