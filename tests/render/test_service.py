@@ -345,3 +345,38 @@ def test_default_socket_lives_in_a_per_user_runtime_folder_one_per_ocio_config(t
     assert wire.frame_path("/a/p.####.exr", 7) == "/a/p.0007.exr"
     assert wire.output_files("/a/p.%04d.exr", 12, True, True) == ["/a/p_comp.0012.exr", "/a/p_swap.0012.exr",
                                                                    "/a/p_mask.0012.exr"]
+
+
+def test_frames_rendered_ahead_are_the_same_bits_and_only_used_for_the_same_request(shot, model_dir, tmp_path):
+    """After frame N the service renders N + 1 into hidden files; asked for N + 1 with the same request
+    it renames them into place (identical bytes to a render without read-ahead); any change of the
+    request (here a setting) renders afresh and the ahead files are dropped."""
+    svc = EngineService(str(tmp_path / "unused.sock"))
+
+    def doc(frame, out, **settings):
+        return wire.render_request(shot.plate, frame, str(out), str(model_dir / "invert.onnx"),
+                                   settings=dict({"device": "cpu", "comp": True}, **settings),
+                                   alignments=str(shot.alignments))
+
+    ref = tmp_path / "ref" / "p.####.exr"
+    for f in shot.frames:
+        EngineService(str(tmp_path / "unused2.sock")).render(doc(f, ref))
+    out = tmp_path / "live" / "p.####.exr"
+    svc.render(doc(FIRST, out))
+    fut, _ = next(iter(svc._ahead.values()))
+    ahead_files, _ = fut.result(timeout=60)
+    assert [os.path.basename(p).startswith(".faceplate-ahead-") for p in ahead_files] == [True]
+    assert not (tmp_path / "live" / f"p.{FIRST + 1}.exr").exists()  # nothing visible before it is asked for
+    svc.render(doc(FIRST + 1, out))
+    assert not os.path.exists(ahead_files[0])  # renamed into place
+    for f in (FIRST, FIRST + 1):
+        assert (out.parent / f"p.{f}.exr").read_bytes() == (ref.parent / f"p.{f}.exr").read_bytes()
+    fut, _ = next(iter(svc._ahead.values()))  # FIRST + 2 is ahead now; ask for it with another setting
+    stale, _ = fut.result(timeout=60)
+    svc.render(doc(FIRST + 2, out, erode=6.0))
+    svc.drop_ahead()
+    assert not os.path.exists(stale[0])
+    changed = (out.parent / f"p.{FIRST + 2}.exr").read_bytes()
+    assert changed != (ref.parent / f"p.{FIRST + 2}.exr").read_bytes()
+    assert [n for n in os.listdir(out.parent) if n.startswith(".")] == []
+    svc.close()

@@ -129,6 +129,8 @@ class EngineService:
         self._stop = threading.Event()
         self._alignments: dict[tuple, dict[int, list[ShotFace]]] = {}
         self.finder = FaceFinder()
+        self._ahead: dict[tuple, tuple[Future, str]] = {}  # next frames rendered ahead (see _start_ahead)
+        self._ahead_lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._lock_fh = None
         self._inode: tuple[int, int] | None = None
@@ -170,6 +172,7 @@ class EngineService:
 
     def close(self) -> None:
         self._stop.set()
+        self.drop_ahead()
         if self._sock is not None:
             self._sock.close()
             self._sock = None
@@ -321,14 +324,32 @@ class EngineService:
             raise ServiceError(f"this engine service works in the OCIO config {self.config.config}; the request "
                                f"is for {ocio} (a service never serves another config: use the default socket, "
                                f"which is per config, or start one with OCIO={ocio})")
+        frame = doc["frame"]
+        done = self._claim_ahead(doc, frame)
+        if done is None:
+            files, faces = self._render_to(doc, frame, doc["out"], doc.get("deadline"))
+        else:
+            tmp_files, faces = done
+            deadline = doc.get("deadline")
+            if deadline is not None and time.time() > float(deadline):
+                raise ServiceError(f"frame {frame}: the client's deadline passed before writing; nothing written")
+            files = []
+            for tmp in tmp_files:
+                final = os.path.join(os.path.dirname(tmp), os.path.basename(tmp)[len(self._ahead_prefix(doc)):])
+                os.replace(tmp, final)
+                files.append(final)
+        self._start_ahead(doc, frame + 1)
+        return {"ok": True, "frame": frame, "faces": faces, "files": [str(p) for p in files]}
+
+    def _render_to(self, doc: dict[str, Any], frame: int, out: str, deadline) -> tuple[list, int]:
+        """Render ``frame`` of the request into the ``out`` pattern: (files written, faces replaced)."""
         values = dict(doc.get("settings") or {})
         values["model"] = doc["model"]
         settings = RenderSettings.from_values(values)
         model = self.models.get(settings.model, settings.device)
-        frame = doc["frame"]
         img = read_image(wire.frame_path(doc["plate"], frame), frame)  # a pattern or the frame's file
         space = self.config.resolve(settings.colour_space, "--colour-space")
-        faces = select(self._faces(doc, img, settings), settings)
+        faces = select(self._faces(dict(doc, frame=frame), img, settings), settings)
         rgb, alpha, offset = plate_arrays(img)
         if faces:
             crops = prepare(rgb, offset, [f.points for f in faces], model, settings, self.config, space)
@@ -336,11 +357,102 @@ class EngineService:
             passes = finish(rgb, alpha, offset, crops, swaps, masks, model, settings, self.config, space)
         else:
             passes = empty_passes(rgb, alpha, settings)
-        deadline = doc.get("deadline")
         if deadline is not None and time.time() > float(deadline):
             raise ServiceError(f"frame {frame}: the client's deadline passed before writing; nothing written")
-        files = write_passes(doc["out"], frame, img, passes, settings, bool(doc.get("separate")), model.sha256)
-        return {"ok": True, "frame": frame, "faces": passes.faces, "files": [str(p) for p in files]}
+        files = write_passes(out, frame, img, passes, settings, bool(doc.get("separate")), model.sha256)
+        return files, passes.faces
+
+    # --- rendering ahead -------------------------------------------------------------------------
+    # A per-frame caller (Natron's RunScript) asks for frames in order, one at a time, and waits for
+    # each. So after answering frame N the service renders N + 1 with the same request into hidden
+    # files beside the output, while the caller is between frames; when N + 1 is asked for with the
+    # same plate file, model, alignments, settings, output and OCIO config, those files are renamed
+    # into place (same computation, same bits), else they are dropped. At most two frames are ahead.
+
+    @staticmethod
+    def _file_key(path: str | None) -> tuple | None:
+        if not path:
+            return None
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return path, st.st_size, st.st_mtime_ns
+
+    def _ahead_key(self, doc: dict[str, Any], frame: int) -> tuple | None:
+        if doc.get("faces") is not None:
+            return None
+        plate = self._file_key(wire.frame_path(doc["plate"], frame))
+        model = self._file_key(doc["model"])
+        if plate is None or model is None or Sequence(doc["plate"]).is_still:
+            return None
+        import json
+
+        return (doc["plate"], frame, plate, model, self._file_key(doc.get("alignments")), doc.get("alignments"),
+                json.dumps(doc.get("settings") or {}, sort_keys=True), doc["out"], bool(doc.get("separate")),
+                doc.get("ocio"))
+
+    @staticmethod
+    def _ahead_prefix(doc: dict[str, Any]) -> str:
+        return ".faceplate-ahead-%d-" % os.getpid()
+
+    def _claim_ahead(self, doc: dict[str, Any], frame: int):
+        key = self._ahead_key(doc, frame)
+        with self._ahead_lock:
+            entry = self._ahead.pop(key, None) if key is not None else None
+        if entry is None:
+            return None
+        try:
+            return entry[0].result()
+        except Exception:  # noqa: BLE001 - render it again in the request, which reports any error
+            return None
+
+    def _start_ahead(self, doc: dict[str, Any], frame: int) -> None:
+        key = self._ahead_key(doc, frame)
+        if key is None:
+            return
+        fut: Future = Future()
+        with self._ahead_lock:
+            if key in self._ahead:
+                return
+            while len(self._ahead) >= 2:
+                old, _ = self._ahead.pop(next(iter(self._ahead)))
+                old.add_done_callback(_drop_files)
+            self._ahead[key] = (fut, doc["out"])
+        folder, name = os.path.split(doc["out"])
+        tmp_out = os.path.join(folder, self._ahead_prefix(doc) + name)
+
+        def work() -> None:
+            try:
+                fut.set_result(self._render_to(dict(doc, frame=frame), frame, tmp_out, None))
+            except BaseException as exc:  # noqa: BLE001 - the request for that frame renders it again
+                fut.set_exception(exc)
+
+        threading.Thread(target=work, name="faceplate-ahead", daemon=True).start()
+
+    def drop_ahead(self, wait_s: float = 30.0) -> None:
+        """Remove every frame rendered ahead (the service is stopping): waits for those in progress."""
+        with self._ahead_lock:
+            entries, self._ahead = list(self._ahead.values()), {}
+        end = time.monotonic() + wait_s
+        for fut, _ in entries:
+            try:
+                fut.exception(timeout=max(0.0, end - time.monotonic()))
+            except Exception:  # noqa: BLE001 - still running: its files are dropped when it ends
+                pass
+            fut.add_done_callback(_drop_files)
+
+
+def _drop_files(fut: Future) -> None:
+    try:
+        files, _ = fut.result()
+    except BaseException:  # noqa: BLE001
+        return
+    for f in files:
+        try:
+            os.unlink(f)
+        except OSError:
+            pass
 
 
 def serve(socket_path: str | None = None, idle_timeout: float = 600.0, max_batch: int = 16) -> int:
