@@ -1,6 +1,8 @@
 """Farm-side helpers for NatronRenderer scripts (standard library only; used by install/farm/).
 
-:func:`build` makes ``Read(plate) -> FaceplateSwap -> Merge(over) -> Write(32f)``; the Write's
+:func:`build` makes ``Read(plate) -> FaceplateSwap (Output = comp) -> Write(32f)``: the engine's comp
+layer, which is the plate bit for bit outside the face (a Merge over in Natron would turn -0.0 into
+0.0 there); the Write's
 callbacks live here. Natron resolves them by name in its ``__main__`` namespace (verified), so a
 farm script must ``import faceplate_farm`` at its top level, never inside a function.
 ``after_render(aborted, thisNode, app)`` records the outcome, and :func:`exit_code` turns it and
@@ -30,6 +32,11 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
             raise RuntimeError("passes {}: {} frame(s) of {}-{} missing (first: {}); run the engine job "
                                "('faceplate render') for this chunk first".format(passes, len(missing), first, last,
                                                                                  missing[0]))
+        first_file = bridge.frame_path(passes, first)
+        have = bridge.exr_channels(first_file)
+        if have and not set(bridge.COMP_CHANNELS) <= set(have):
+            raise RuntimeError("passes {}: no comp layer (R, G, B, A; found {}); render job 1 with "
+                               "'faceplate render ... --comp'".format(first_file, ", ".join(have)))
     read = app.createReader(plate)
     read.getParam("ocioInputSpace").setValue(colour_space)
     node = app.createNode("io.faceplate.FaceplateSwap")
@@ -49,7 +56,7 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
     # every knob before the input: connecting activates the node, in this chunk's work folder
     knobs = {"model": model, "alignments": alignments, "plateFile": plate, "workFolder": work,
              "prerenderedPasses": passes, "firstFrame": first, "lastFrame": last, "colour_space": colour_space,
-             "source": bridge.SOURCES.index("prerendered"), "output": bridge.OUTPUTS.index("swap")}
+             "source": bridge.SOURCES.index("prerendered"), "output": bridge.OUTPUTS.index("comp")}
     knobs.update(extra or {})
     for name, value in knobs.items():
         node.getParam(name).setValue(value)
@@ -57,11 +64,8 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
     status = node.getParam("status").getValue()
     if status.startswith("error"):
         raise RuntimeError("FaceplateSwap: " + status)
-    merge = app.createNode(bridge.ID_MERGE)
-    merge.connectInput(0, read)  # B: the plate
-    merge.connectInput(1, node)  # A: the premultiplied swap element, over
     write = app.createWriter(out)
-    write.connectInput(0, merge)
+    write.connectInput(0, node)
     for name, value in (("bitDepth", "32f"), ("frameRange", "manual"), ("ocioOutputSpace", colour_space)):
         write.getParam(name).setValue(value)
     write.getParam("firstFrame").setValue(first)
@@ -74,7 +78,7 @@ def build(app, plate: str, model: str, first: int, last: int, out: str, passes: 
                 "client_args": s["client_args"], "timeout": s["timeout"]})
     if one_job:
         write.getParam("beforeFrameRender").setValue("faceplate_farm.before_frame_render")
-    return read, node, merge, write
+    return read, node, write
 
 
 def before_frame_render(frame, thisNode, app):

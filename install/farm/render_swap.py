@@ -1,12 +1,12 @@
-# Faceplate headless comp for NatronRenderer:  Read(plate) -> FaceplateSwap -> Merge(over) -> Write(32f)
+# Faceplate headless comp for NatronRenderer:  Read(plate) -> FaceplateSwap (Output = comp) -> Write(32f)
 #
 #   FACEPLATE_PLATE=/shot/plate.####.exr FACEPLATE_MODEL=/shot/face.onnx FACEPLATE_FRAMES=1001-1100 \
 #   FACEPLATE_OUT=/shot/comp/comp.####.exr [FACEPLATE_PASSES=/shot/passes/passes.####.exr] \
 #   [FACEPLATE_ALIGNMENTS=/shot/alignments.json] [FACEPLATE_COLOUR_SPACE=scene_linear] \
 #   timeout -k 60 7200 NatronRenderer -t install/farm/render_swap.py </dev/null
 #
-# With FACEPLATE_PASSES: the two-job setup (job 1, 'faceplate render', wrote the passes; this job
-# only reads them). Without: one job, the Write's beforeFrameRender renders each frame's passes
+# With FACEPLATE_PASSES: the two-job setup (job 1, 'faceplate render ... --comp', wrote the passes;
+# this job only reads them). Without: one job, the Write's beforeFrameRender renders each frame's passes
 # through the engine service first. The exit code is 0 only when the Write's afterRender reported
 # no abort and every frame's output was written by this run (NatronRenderer's own code is 0 even
 # when a render failed). Needs plugin/ on NATRON_PLUGIN_PATH (install.sh or --print-studio-setup).
@@ -46,7 +46,7 @@ def main(app):
         print("faceplate farm: FACEPLATE_FRAMES: expected FIRST-LAST, found %r" % env["FACEPLATE_FRAMES"])
         return 2
     try:
-        read, node, merge, write = faceplate_farm.build(
+        read, node, write = faceplate_farm.build(
             app, env["FACEPLATE_PLATE"], env["FACEPLATE_MODEL"], first, last, env["FACEPLATE_OUT"],
             passes=env.get("FACEPLATE_PASSES") or None, alignments=env.get("FACEPLATE_ALIGNMENTS", ""),
             colour_space=env.get("FACEPLATE_COLOUR_SPACE", "scene_linear"))

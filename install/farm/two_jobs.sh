@@ -5,7 +5,7 @@
 #   install/farm/two_jobs.sh PLATE MODEL FIRST LAST OUT_DIR [ALIGNMENTS]
 #
 # job 1: the engine renders the chunk's passes (GPU nodes if any; --skip-existing resumes);
-# job 2: NatronRenderer comps them: Read(plate) -> FaceplateSwap -> Merge(over) -> Write(32f).
+# job 2: NatronRenderer writes the comp: Read(plate) -> FaceplateSwap (Output = comp) -> Write(32f).
 # Exit code: non-zero when either job failed (job 2's comes from the Write's afterRender and the
 # output files, not from NatronRenderer's own exit code). NATRON_RENDERER overrides the binary.
 set -euo pipefail
@@ -20,7 +20,7 @@ renderer="${NATRON_RENDERER:-NatronRenderer}"
 mkdir -p "$out_dir/passes" "$out_dir/comp"
 passes="$out_dir/passes/passes.####.exr"
 
-job1=("$engine" -m faceplate render "$plate" --model "$model" --frames "$first-$last" --out "$passes" --skip-existing)
+job1=("$engine" -m faceplate render "$plate" --model "$model" --frames "$first-$last" --out "$passes" --comp --skip-existing)
 [ -n "$alignments" ] && job1+=(--alignments "$alignments")
 echo "job 1: ${job1[*]}"
 "${job1[@]}"

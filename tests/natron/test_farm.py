@@ -38,8 +38,8 @@ def test_two_job_setup_reads_prerendered_passes(host, tmp_path, material, monkey
     passes = tmp_path / "passes.####.exr"
     frames = "%d-%d" % (shot.frames[0], shot.frames[-1])
     job1 = subprocess.run([ENGINE_PY, "-m", "faceplate", "render", shot.plate, "--model", str(model), "--alignments",
-                           str(shot.alignments), "--frames", frames, "--out", str(passes)], capture_output=True,
-                          timeout=300)
+                           str(shot.alignments), "--frames", frames, "--out", str(passes), "--comp"],
+                          capture_output=True, timeout=300)
     assert job1.returncode == 0, job1.stderr.decode()
     out = tmp_path / "comp" / "comp.####.exr"
     out.parent.mkdir()
@@ -48,11 +48,10 @@ def test_two_job_setup_reads_prerendered_passes(host, tmp_path, material, monkey
     assert rc == 0
     g = _graph(app)
     read, swap = [n for n, (pid, _) in g.items() if pid == "fr.inria.built-in.Read"][0], "FaceplateSwap"
-    merge = [n for n, (pid, _) in g.items() if pid == "net.sf.openfx.MergePlugin"][0]
     write_name = [n for n, (pid, _) in g.items() if pid == "fr.inria.openfx.WriteOIIO"][0]
     assert g[swap][1] == {0: read}
-    assert g[merge][1] == {0: read, 1: swap}  # B = plate, A = swap element (over)
-    assert g[write_name][1] == {0: merge}
+    assert g[write_name][1] == {0: swap}  # Output = comp: the engine's comp, no Merge
+    assert not [n for n, (pid, _) in g.items() if pid == "net.sf.openfx.MergePlugin"]
     write = app.getNode(write_name)
     assert write.getParam("bitDepth").getOption(write.getParam("bitDepth").getValue()) == "32f"
     assert write.getParam("afterRender").getValue() == "faceplate_farm.after_render"
@@ -60,6 +59,20 @@ def test_two_job_setup_reads_prerendered_passes(host, tmp_path, material, monkey
     node = app.getNode(swap)
     assert node.getNode("ReadPrerendered").getParam("filename").getValue() == str(passes)
     assert node.getNode("ReadPrerendered").layers is not None
+    # the comp the Write wrote: the engine's comp; outside the matte the plate bit for bit (-0.0 too)
+    from faceplate.plates import read_image
+    from test_live_path import in_display_window
+
+    for f in shot.frames:
+        comp = read_image(str(out).replace("####", "%04d" % f)).pixels[..., :3]
+        plate = in_display_window(read_image(shot.plate.replace("####", "%04d" % f)), ["R", "G", "B"])
+        p = read_image(str(passes).replace("####", "%04d" % f))
+        swap = in_display_window(p, ["swap.R", "swap.G", "swap.B", "swap.A"])
+        outside = in_display_window(p, ["mask.Y"])[..., 0] == 0
+        assert np.array_equal(comp[outside].view(np.uint32), plate[outside].view(np.uint32))
+        np.testing.assert_array_equal(comp, in_display_window(p, ["R", "G", "B"]))
+        np.testing.assert_allclose(comp, swap[..., :3] + plate * (1 - swap[..., 3:]), atol=1e-5)
+        assert swap[..., 3].max() > 0.5
     assert node.getNode("SourceSwitch").getParam("which").getValue() == 1
     assert app.renders == [(write_name, shot.frames[0], shot.frames[-1])]
 
@@ -104,6 +117,21 @@ def test_missing_settings_are_named(host, monkeypatch):
     for k in ("FACEPLATE_PLATE", "FACEPLATE_MODEL", "FACEPLATE_FRAMES", "FACEPLATE_OUT"):
         monkeypatch.delenv(k, raising=False)
     assert run_script(app, {}, monkeypatch) == 2
+
+
+def test_two_job_mode_needs_the_comp_layer(host, tmp_path, material, monkeypatch):
+    natron, app = host
+    shot, model = material
+    passes = tmp_path / "passes.####.exr"
+    frames = "%d-%d" % (shot.frames[0], shot.frames[-1])
+    job1 = subprocess.run([ENGINE_PY, "-m", "faceplate", "render", shot.plate, "--model", str(model), "--alignments",
+                           str(shot.alignments), "--frames", frames, "--out", str(passes)], capture_output=True,
+                          timeout=300)
+    assert job1.returncode == 0
+    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(model), "FACEPLATE_FRAMES": frames,
+                          "FACEPLATE_OUT": str(tmp_path / "comp.####.exr"), "FACEPLATE_PASSES": str(passes)},
+                    monkeypatch)
+    assert rc == 1 and app.renders == []
 
 
 def test_two_job_mode_names_missing_passes(host, tmp_path, material, monkeypatch):

@@ -139,7 +139,7 @@ def write_natron_script(path: Path, plate: Sequence, passes: Sequence, frames: i
                         alignments: Path) -> Path:
     """A shell script that composites the shot in NatronRenderer with the tested farm script
     (``install/farm/render_swap.py``: Read(plate) -> FaceplateSwap reading the rendered passes ->
-    Merge(over) -> Write 32f, with an exit code that tells the truth)."""
+    Write 32f of the engine's comp, with an exit code that tells the truth)."""
     import shlex
 
     from faceplate.plates.atomic import write_text_atomic
@@ -154,7 +154,7 @@ def write_natron_script(path: Path, plate: Sequence, passes: Sequence, frames: i
     }
     lines = ["#!/usr/bin/env bash",
              "# Faceplate demo: composite the rendered passes over the plate in NatronRenderer 2.5+",
-             "# (Read plate -> FaceplateSwap reading the passes -> Merge over -> Write, 32-bit float,",
+             "# (Read plate -> FaceplateSwap reading the passes, Output = comp -> Write, 32-bit float,",
              "# so the plate outside the face comes through bit-exact). Needs NatronRenderer on PATH and",
              "# plugin/ registered (install/install.sh). Exit code 0 only when every frame was written.",
              "set -euo pipefail"]
