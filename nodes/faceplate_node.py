@@ -254,6 +254,18 @@ def _set_read(read, pattern: str, space: str, first: int, last: int) -> None:
     _choice(read.getParam("after"), "black", 3)
 
 
+def _reconnect(node, source) -> None:
+    """Input 0 of ``node`` from ``source``: the host refuses to connect an input that is connected
+    already, so a different source is disconnected first."""
+    current = node.getInput(0)
+    if current is not None and current.getScriptName() == source.getScriptName():
+        return
+    if current is not None:
+        node.disconnectInput(0)
+    if not node.connectInput(0, source):
+        raise RuntimeError("Natron refused to connect {} to {}".format(source.getScriptName(), node.getScriptName()))
+
+
 def activate(group) -> str:
     """Point the inner nodes at this node's files, write tiny placeholder passes, reload the Reads,
     then set ranges and channel choices. Does nothing on disk until the node has an input."""
@@ -267,12 +279,12 @@ def activate(group) -> str:
     run = group.getNode("RunScript")
     plate = s["plate"]
     if plate:  # the engine reads the plate sequence itself: tracking and smoothing over the shot
-        run.connectInput(0, group.getNode("Plate"))
+        _reconnect(run, group.getNode("Plate"))
     else:  # not a sequence on disk: the inner 32f Write provides each frame as it is rendered
         write = group.getNode("WritePlate")
         write.getParam("filename").setValue(paths["plate"])
         write.getParam("ocioOutputSpace").setValue(space)
-        run.connectInput(0, write)
+        _reconnect(run, write)
         plate = paths["plate"]
     run.getParam("filename1").setValue(paths["passes"])
     run.getParam("script").setValue(bridge.runscript_text(plate, paths["passes"], paths["log"],

@@ -499,3 +499,21 @@ def test_runscript_text_survives_awkward_paths(host, tmp_path, monkeypatch):
     assert lines[lines.index("--log") + 1] == str(work / "faceplate.log")
     assert lines[lines.index("--face") + 1] == "largest"
     assert lines[-1] == "PYTHONPATH=unset"
+
+
+def test_a_plate_that_is_not_on_disk_goes_through_the_inner_write_and_back(host, tmp_path):
+    """Input not a sequence on disk: RunScript reads the inner 32f Write's frames; a Read of a
+    sequence later: RunScript is reconnected to the plate (the host refuses to connect a connected input)."""
+    natron, app = host
+    other = app.createNode("net.sf.openfx.switchPlugin")  # any node without a file
+    group = app.createNode(SWAP_ID)
+    group.connectInput(0, other)
+    run = group.getNode("RunScript")
+    assert run.getInput(0).getScriptName() == "WritePlate"
+    work = group.getParam("workFolder").getValue()
+    assert group.getNode("WritePlate").getParam("filename").getValue() == os.path.join(work, "plate.####.exr")
+    assert "--plate " + shlex.quote(os.path.join(work, "plate.####.exr")) in run.getParam("script").getValue()
+    group.disconnectInput(0)
+    group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (5, 6, 7))))
+    assert run.getInput(0).getScriptName() == "Plate"
+    assert "--plate " + shlex.quote(str(tmp_path / "shot" / "plate.####.exr")) in run.getParam("script").getValue()

@@ -23,6 +23,8 @@ It is deliberately as unkind as the real host (natron-api.md section 6, each ver
   (:attr:`App.main`): PyPlug modules are imported there, scripts run there; a callback that cannot
   be found there is reported ("Failed to get signature") and never runs; a ``beforeFrameRender``
   that cannot be found hangs the render in the real host (here: :class:`RenderHang`).
+- ``connectInput`` on an input that is already connected returns False and changes nothing
+  (Engine/NodeInputs.cpp, ``eCanConnectInput_inputAlreadyConnected``): disconnect first.
 - RunScript runs its script for each frame after rendering its input, ignores its exit code and
   stderr (a failed run leaves the Read to find the file or not).
 - ``NATRON_PLUGIN_PATH`` is split on ``:`` (Linux; ``;`` did not work); ``appendToNatronPath`` is
@@ -411,7 +413,9 @@ class Effect(Group):
         return self._max_inputs
 
     def connectInput(self, inputNumber, input):  # noqa: A002 - documented name
-        if not 0 <= inputNumber < self._max_inputs or input is None:
+        """Natron (Node::canConnectInput): False for a bad index and for an input already connected
+        (disconnect it first)."""
+        if not 0 <= inputNumber < self._max_inputs or input is None or inputNumber in self._inputs:
             return False
         self._inputs[inputNumber] = input
         if self._is_group():  # a PyPlug group: its onInputChanged fires
