@@ -268,7 +268,11 @@ def _reconnect(node, source) -> None:
 
 def activate(group) -> str:
     """Point the inner nodes at this node's files, write tiny placeholder passes, reload the Reads,
-    then set ranges and channel choices. Does nothing on disk until the node has an input."""
+    then set ranges and channel choices. Does nothing on disk until the node has an input.
+
+    The placeholders are frames ``last + 1`` and ``last + 2``, outside the shot's range: the Read
+    learns the layers from them, and no real frame ever replaces a file the Read (and OpenImageIO's
+    cache inside it) has already opened."""
     s = settings(group)
     if group.getInput(0) is None:
         return "connect a plate to the input" + ("; " + s["problems"][0] if s["problems"] else "")
@@ -295,9 +299,11 @@ def activate(group) -> str:
     for read_name, pattern in (("ReadLive", paths["passes"]), ("ReadPrerendered", s["prerendered"])):
         own = os.path.abspath(pattern).startswith(os.path.abspath(s["work"]) + os.sep)
         if own:  # placeholders only where no other process writes passes (farm chunks share folders)
-            bridge.drop_placeholders(pattern, keep=(s["first"], s["first"] + 1), comp=comp)
+            # after the shot: a real frame never replaces a placeholder the Read has already opened
+            spare = (s["last"] + 1, s["last"] + 2)
+            bridge.drop_placeholders(pattern, keep=spare, comp=comp)
             if len(bridge.frames_on_disk(pattern)) < 2:
-                bridge.ensure_placeholders(pattern, s["first"], comp, plate)
+                bridge.ensure_placeholders(pattern, spare, comp, plate)
         frames = bridge.frames_on_disk(pattern)
         if len(frames) < 2 and (read_name == "ReadLive" or s["source"] == "prerendered"):
             problems.append("{}: {} frame(s) of {} on disk; a Read needs two to learn the layers".format(

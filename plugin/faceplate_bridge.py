@@ -441,8 +441,8 @@ def exr_channels(path: str) -> list:
     return sorted(names)
 
 
-def ensure_placeholders(passes_pattern: str, first: int, comp: bool, plate_pattern: str | None = None) -> list:
-    """Write placeholder frames ``first`` and ``first + 1`` where no pass file exists; returns those written.
+def ensure_placeholders(passes_pattern: str, frames, comp: bool, plate_pattern: str | None = None) -> list:
+    """Write placeholder ``frames`` where no pass file exists; returns those written.
 
     Tiny on purpose (a few hundred bytes): the plate's display window, a one-pixel data window at its
     corner, and exactly the channels the engine writes, so a Read learns the same layers it will read.
@@ -456,7 +456,7 @@ def ensure_placeholders(passes_pattern: str, first: int, comp: bool, plate_patte
     data_window = (display_window[0], display_window[1], display_window[0], display_window[1])
     channels = PASS_CHANNELS + (COMP_CHANNELS if comp else ())
     written = []
-    for frame in (first, first + 1):
+    for frame in frames:
         path = frame_path(passes_pattern, frame)
         if not os.path.exists(path):
             write_placeholder(path, channels, data_window, display_window)

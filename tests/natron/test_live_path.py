@@ -171,8 +171,8 @@ def test_engine_missing_leaves_no_file_and_logs_how_to_install(host, tmp_path, m
     group = make_node(host, tmp_path, shot, model)
     run = group.getNode("RunScript")
     work = Path(group.getParam("workFolder").getValue())
-    stale = work / ("passes.%04d.exr" % shot.frames[0])  # a placeholder must not survive a failure
-    assert stale.exists()
+    stale = work / ("passes.%04d.exr" % shot.frames[0])  # an old frame must not survive a failure
+    stale.write_bytes(b"an old frame")
     env = natron_child_env("/nonexistent.sock", FACEPLATE_ENGINE_PYTHON="/nonexistent/python",
                            XDG_CONFIG_HOME=str(tmp_path / "noconfig"))
     env.pop("FACEPLATE_ENV", None)

@@ -228,14 +228,16 @@ def test_activation_sets_files_ranges_and_channels_after_the_group_exists(host, 
         assert flag in script, flag  # every knob at its declared default, never 0
     status = group.getParam("status").getValue()
     assert status and not status.startswith("error"), status
-    # tiny placeholders: the plate's display window, a one-pixel data window, the exact channels
-    for f in (1001, 1002):
+    # tiny placeholders after the shot: the plate's display window, a one-pixel data window, the
+    # exact channels; never a shot frame (a real frame never replaces a file the Read has opened)
+    assert bridge.frames_on_disk(passes) == [1006, 1007]
+    for f in (1006, 1007):
         path = bridge.frame_path(passes, f)
         assert os.path.getsize(path) < 1024
         assert bridge.exr_windows(path) == ((0, 0, 0, 0), (0, 0, 15, 11))
         assert bridge.exr_channels(path) == sorted(bridge.PASS_CHANNELS)
     group.getParam("output").setValue(1)  # comp: placeholders gain the comp channels
-    assert bridge.exr_channels(bridge.frame_path(passes, 1001)) == sorted(bridge.PASS_CHANNELS + bridge.COMP_CHANNELS)
+    assert bridge.exr_channels(bridge.frame_path(passes, 1006)) == sorted(bridge.PASS_CHANNELS + bridge.COMP_CHANNELS)
 
 
 def test_shuffle_channels_set_before_the_reads_know_the_layers_are_dropped(host):
