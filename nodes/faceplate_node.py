@@ -201,7 +201,6 @@ def settings(group) -> dict:
     if not work:  # cleared by the artist (or an old project): a fresh one, kept on the node
         work = bridge.default_work_folder()
         group.getParam("workFolder").setValue(work)
-    paths = bridge.node_paths(work)
     plate = plate_on_disk(group)
     space = values.get("colour_space") or "scene_linear"
     read = _upstream_read(group)
@@ -210,6 +209,7 @@ def settings(group) -> dict:
     values["colour_space"] = space
     alignments = _value(group, "alignments", "")
     extra = ["--alignments", alignments] if alignments else []
+    client_args = bridge.param_args(params, values, "client") + extra
     timeout = int(_value(group, "timeout", bridge.DEFAULT_TIMEOUT))
     if timeout <= 0:
         problems.append("knob 'Timeout per frame (s)': expected more than 0 seconds, found {}".format(timeout))
@@ -219,9 +219,10 @@ def settings(group) -> dict:
     if last < first:
         problems.append("knobs 'First frame'/'Last frame': expected first <= last, found {}-{}".format(first, last))
         last = first
+    paths = bridge.node_paths(work, bridge.passes_key(plate or bridge.node_paths(work)["plate"], client_args))
     return {
         "params": params, "values": values, "output": output, "paths": paths, "work": work,
-        "client_args": bridge.param_args(params, values, "client") + extra,
+        "client_args": client_args,
         "cli_args": bridge.param_args(params, values, "cli") + extra,
         "source": bridge.SOURCES[_value(group, "source", 0)], "timeout": max(1, timeout),
         "plate": plate, "plate_knob": _value(group, "plateFile", ""), "first": first, "last": last,
@@ -278,6 +279,7 @@ def activate(group) -> str:
         return "connect a plate to the input" + ("; " + s["problems"][0] if s["problems"] else "")
     paths, space = s["paths"], s["space"]
     os.makedirs(s["work"], exist_ok=True)
+    bridge.drop_other_passes(s["work"], paths["passes"])
     if not _value(group, "prerenderedPasses", ""):
         group.getParam("prerenderedPasses").setValue(paths["prerendered"])
     run = group.getNode("RunScript")

@@ -264,14 +264,55 @@ def default_work_folder() -> str:
     return os.path.join(base, uuid.uuid4().hex[:12])
 
 
-def node_paths(work: str) -> dict:
-    """The files of one node's live path, all in its work folder."""
+def node_paths(work: str, key: str = "") -> dict:
+    """The files of one node's live path, all in its work folder. ``key`` (see :func:`passes_key`)
+    names the live passes after what they were rendered from."""
     return {
         "plate": os.path.join(work, "plate.####.exr"),
-        "passes": os.path.join(work, "passes.####.exr"),
+        "passes": os.path.join(work, "passes{}.####.exr".format("-" + key if key else "")),
         "prerendered": os.path.join(work, "prerender", "passes.####.exr"),
         "log": os.path.join(work, "faceplate.log"),
     }
+
+
+def _file_stamp(path: str) -> str:
+    try:
+        st = os.stat(path)
+        return "{}:{}:{}".format(path, st.st_size, st.st_mtime_ns)
+    except OSError:
+        return path
+
+
+def passes_key(plate: str, client_args: list) -> str:
+    """8 hex digits naming live passes after their plate, flags, model and alignments files (size and
+    time) and OCIO config. A change gives new file names, so a Read never meets a replaced file that
+    ReadOIIO's image cache (keyed by file name) has already read."""
+    import hashlib
+
+    parts = [plate] + list(client_args) + [os.environ.get("OCIO", "") or (_c_getenv("OCIO") or "")]
+    for flag in ("--model", "--alignments"):
+        if flag in client_args[:-1]:
+            parts.append(_file_stamp(client_args[client_args.index(flag) + 1]))
+    return hashlib.sha1("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
+def drop_other_passes(work: str, keep_pattern: str) -> list:
+    """Remove the live passes of earlier settings (``passes-<key>.N.exr``) from a node's work folder."""
+    keep = os.path.basename(keep_pattern).split(".", 1)[0]
+    rx = re.compile(r"^passes-[0-9a-f]{8}\.-?\d+\.exr$")
+    removed = []
+    try:
+        names = os.listdir(work)
+    except OSError:
+        return removed
+    for n in names:
+        if rx.match(n) and n.split(".", 1)[0] != keep:
+            try:
+                os.unlink(os.path.join(work, n))
+                removed.append(n)
+            except OSError:
+                pass
+    return removed
 
 
 def frame_path(pattern: str, frame: int) -> str:

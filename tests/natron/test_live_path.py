@@ -171,7 +171,7 @@ def test_engine_missing_leaves_no_file_and_logs_how_to_install(host, tmp_path, m
     group = make_node(host, tmp_path, shot, model)
     run = group.getNode("RunScript")
     work = Path(group.getParam("workFolder").getValue())
-    stale = work / ("passes.%04d.exr" % shot.frames[0])  # an old frame must not survive a failure
+    stale = Path(run.getParam("filename1").getValue().replace("####", "%04d" % shot.frames[0]))  # an old frame
     stale.write_bytes(b"an old frame")
     env = natron_child_env("/nonexistent.sock", FACEPLATE_ENGINE_PYTHON="/nonexistent/python",
                            XDG_CONFIG_HOME=str(tmp_path / "noconfig"))
@@ -194,7 +194,7 @@ def test_timeout_leaves_no_file_and_logs_one_line(host, tmp_path, material, sock
     group = make_node(host, tmp_path, shot, model, timeout=1)
     run = group.getNode("RunScript")
     work = Path(group.getParam("workFolder").getValue())
-    out = work / ("passes.%04d.exr" % shot.frames[0])
+    out = Path(run.getParam("filename1").getValue().replace("####", "%04d" % shot.frames[0]))
     out.write_bytes(b"stale")
     path = str(sock_dir / "engine.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -5,6 +5,7 @@ import ast
 import inspect
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -206,7 +207,8 @@ def test_activation_sets_files_ranges_and_channels_after_the_group_exists(host, 
     assert group.getParam("plateFile").getValue() == plate
     assert (group.getParam("firstFrame").getValue(), group.getParam("lastFrame").getValue()) == (1001, 1005)
     live = group.getNode("ReadLive")
-    passes = os.path.join(work, "passes.####.exr")
+    passes = group.getNode("RunScript").getParam("filename1").getValue()
+    assert re.fullmatch(re.escape(work) + r"/passes-[0-9a-f]{8}\.####\.exr", passes)
     assert live.getParam("filename").getValue() == passes
     assert set(live.layers) == {"mask", "swap"}
     for name in ("ReadLive", "ReadPrerendered"):  # the shot's range, set explicitly after the reload
@@ -237,7 +239,10 @@ def test_activation_sets_files_ranges_and_channels_after_the_group_exists(host, 
         assert bridge.exr_windows(path) == ((0, 0, 0, 0), (0, 0, 15, 11))
         assert bridge.exr_channels(path) == sorted(bridge.PASS_CHANNELS)
     group.getParam("output").setValue(1)  # comp: placeholders gain the comp channels
-    assert bridge.exr_channels(bridge.frame_path(passes, 1006)) == sorted(bridge.PASS_CHANNELS + bridge.COMP_CHANNELS)
+    comp_passes = group.getNode("RunScript").getParam("filename1").getValue()
+    assert comp_passes != passes  # other settings, other file names (ReadOIIO caches by name)
+    assert bridge.frames_on_disk(passes) == []  # the earlier settings' passes are gone
+    assert bridge.exr_channels(bridge.frame_path(comp_passes, 1006)) == sorted(bridge.PASS_CHANNELS + bridge.COMP_CHANNELS)
 
 
 def test_shuffle_channels_set_before_the_reads_know_the_layers_are_dropped(host):
@@ -496,7 +501,8 @@ def test_runscript_text_survives_awkward_paths(host, tmp_path, monkeypatch):
     env = dict(os.environ, PYTHONPATH="/natron/lib")
     lines = subprocess.run([str(script), out], capture_output=True, text=True, env=env,
                            timeout=30).stdout.splitlines()
-    assert lines[:7] == ["render", "--plate", plate, "--frame", "0042", "--out", str(work / "passes.####.exr")]
+    assert lines[:7] == ["render", "--plate", plate, "--frame", "0042", "--out", run.getParam("filename1").getValue()]
+    assert run.getParam("filename1").getValue().startswith(str(work / "passes-"))
     assert lines[lines.index("--model") + 1] == str(tmp_path / 'my "model".onnx')
     assert lines[lines.index("--log") + 1] == str(work / "faceplate.log")
     assert lines[lines.index("--face") + 1] == "largest"
