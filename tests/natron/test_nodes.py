@@ -525,3 +525,18 @@ def test_a_plate_that_is_not_on_disk_goes_through_the_inner_write_and_back(host,
     group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (5, 6, 7))))
     assert run.getInput(0).getScriptName() == "Plate"
     assert "--plate " + shlex.quote(str(tmp_path / "shot" / "plate.####.exr")) in run.getParam("script").getValue()
+
+
+def test_a_knob_set_by_a_script_after_connecting_reaches_the_engine(host, tmp_path):
+    """Script edits arrive with userEdited = False: they must do what an artist's edit does."""
+    natron, app = host
+    group = app.createNode(SWAP_ID)
+    group.connectInput(0, app.createReader(tiny_plate(tmp_path / "shot", (1, 2, 3))))
+    model = tmp_path / "face.onnx"
+    model.write_bytes(b"x")
+    group.getParam("model").setValue(str(model))
+    group.getParam("feather").setValue(7.5)
+    group.getParam("colour_match").setValue(0)  # choice by index, as a script may set it
+    script = group.getNode("RunScript").getParam("script").getValue()
+    assert "--model " + str(model) in script and "--feather 7.5" in script and "--colour-match none" in script
+    assert not group.getParam("status").getValue().startswith("error")
