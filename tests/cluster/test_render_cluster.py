@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,55 @@ def test_skip_existing_resumes_a_half_finished_run(ray_runtime, cluster_shot, mo
     assert report.skipped == list(range(FIRST, FIRST + 5))
     assert report.written == list(range(FIRST + 5, FIRST + N))
     assert_same_frames(out.parent, local_render, N)
+
+
+def cli(shot, model, out, *extra) -> list[str]:
+    return ["render", shot.plate, "--model", str(model), "--frames", f"{FIRST}-{FIRST + N - 1}", "--out", str(out),
+            "--alignments", str(shot.alignments), "--device", "cpu", "--comp", *extra]
+
+
+def test_the_cli_renders_on_the_cluster(ray_runtime, cluster_shot, models, local_render, tmp_path, caplog):
+    from faceplate.cli.main import main
+
+    out = tmp_path / "passes.####.exr"
+    with caplog.at_level("INFO"):
+        assert main(cli(cluster_shot, models / "conv.onnx", out, "--cluster", "auto", "--chunk", "5")) == 0
+    assert_same_frames(tmp_path, local_render, N)
+    text = caplog.text
+    assert "3 chunk(s): wrote 12 frame(s)" in text and f"no face found in 1 frame(s): {FIRST + 3}" in text
+
+
+def test_the_cli_fails_with_the_frames_left_and_how_to_resume(ray_runtime, cluster_shot, tmp_path, capsys):
+    from faceplate.cli.main import main
+
+    missing = tmp_path / "gone.onnx"
+    assert main(cli(cluster_shot, missing, tmp_path / "p.####.exr", "--cluster", "auto", "--chunk", "6",
+                    "--retries", "0")) == 2
+    err = capsys.readouterr().err
+    assert f"12 frame(s) not rendered ({FIRST}-{FIRST + N - 1})" in err and "--skip-existing" in err
+    assert exr_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--cluster", "nowhere"], "--cluster: expected 'auto'"),
+    (["--cluster", "auto", "--chunk", "0"], "--chunk: expected >= 1"),
+    (["--cluster", "auto", "--service"], "--cluster and --service"),
+])
+def test_bad_cluster_flags_are_named(cluster_shot, models, tmp_path, capsys, extra, message):
+    from faceplate.cli.main import main
+
+    assert main(cli(cluster_shot, models / "conv.onnx", tmp_path / "p.####.exr", *extra)) == 2
+    assert message in capsys.readouterr().err
+    assert exr_files(tmp_path) == []
+
+
+def test_without_ray_the_flag_names_the_extra(cluster_shot, models, tmp_path, capsys, monkeypatch):
+    from faceplate.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an install without faceplate[cluster] looks like
+    assert main(cli(cluster_shot, models / "conv.onnx", tmp_path / "p.####.exr", "--cluster", "auto")) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'faceplate[cluster]'" in err and "'ray'" in err
+    assert main(["extract", cluster_shot.plate, "--cluster", "auto", "--out", str(tmp_path / "fs")]) == 2
+    assert "faceplate[cluster]" in capsys.readouterr().err
+    assert exr_files(tmp_path) == [] and not (tmp_path / "fs").exists()

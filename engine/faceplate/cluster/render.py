@@ -54,6 +54,9 @@ class ClusterOptions:
     progress: bool = True
 
     def check(self) -> None:
+        from faceplate.cluster.runtime import check_address
+
+        check_address(self.address)
         if self.chunk < 1:
             raise InputError(f"--chunk: expected >= 1 frame per chunk, found {self.chunk}")
         if self.retries < 0:
