@@ -120,6 +120,7 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
     if env:
         opts["runtime_env"] = {"env_vars": env}
     actors = [actor_cls.options(**opts).remote() for _ in range(n)]
+    streaming = not runtime.is_client()
     pending: deque[Chunk] = deque(chunks)
     state = {"in_flight": 0}
     cond = threading.Condition()
@@ -156,10 +157,13 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                 chunk.attempts += 1
                 frames = chunk.remaining()
                 error: str | None = None
+                args = (spec, frames, {f: faces.get(f, []) for f in frames})
                 try:
-                    gen = actor.render_chunk.remote(spec, frames, {f: faces.get(f, []) for f in frames})
-                    for ref in gen:
-                        rec = ray.get(ref)
+                    if streaming:  # one record per frame as its files appear
+                        records = (ray.get(ref) for ref in actor.render_chunk.remote(*args))
+                    else:  # Ray Client: the chunk's records arrive together at its end
+                        records = iter(ray.get(actor.render_chunk_list.remote(*args)))
+                    for rec in records:
                         if rec["kind"] == "frame":
                             with cond:
                                 chunk.done.add(rec["frame"])
@@ -169,8 +173,8 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                 except ray.exceptions.RayActorError as exc:
                     deaths += 1
                     error = f"the worker died ({type(exc).__name__})"
-                except ray.exceptions.RayError as exc:
-                    error = f"Ray: {type(exc).__name__}: {exc}"
+                except Exception as exc:  # noqa: BLE001 - any other failure fails the chunk, named
+                    error = f"{type(exc).__name__}: {exc}"
                 if error is None and chunk.remaining():
                     error = f"the worker ended without frames {ranges(chunk.remaining())}"
                 finish(chunk, error)

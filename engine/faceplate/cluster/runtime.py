@@ -82,6 +82,15 @@ def connect(address: str) -> Iterator[Resources]:
             ray.shutdown()
 
 
+def is_client() -> bool:
+    """Whether this process talks to the cluster through Ray Client (``ray://``)."""
+    try:
+        from ray.util.client import ray as client_ray
+    except ImportError:  # pragma: no cover - depends on the Ray build
+        return False
+    return bool(client_ray.is_connected())
+
+
 def node_name() -> str:
     """This process's host, for messages from a worker."""
     import socket

@@ -70,6 +70,10 @@ class RenderWorker:
         else:
             yield {"kind": "done", "seconds": result.get("seconds", {}), **me}
 
+    def render_chunk_list(self, spec: dict[str, Any], frames: list[int], faces: dict[int, list]) -> list[dict]:
+        """:meth:`render_chunk` as one list at the end (for Ray Client, which has no streaming results)."""
+        return list(self.render_chunk(spec, frames, faces))
+
     def _render(self, spec: dict[str, Any], frames: list[int], faces: dict[int, list], on_written) -> dict:
         from faceplate.colour.ocio import ColourConfig
         from faceplate.plates.atomic import check_writable_folder
