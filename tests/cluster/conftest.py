@@ -19,7 +19,7 @@ def ray_runtime():
 
     engine = str(Path(faceplate.__file__).resolve().parents[1])
     path = os.pathsep.join(p for p in (engine, os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=256 << 20,
              runtime_env={"env_vars": {"PYTHONPATH": path}})
     yield ray
     ray.shutdown()

@@ -67,8 +67,8 @@ def connect(address: str) -> Iterator[Resources]:
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING,
                                   "include_dashboard": False}
-        if address != "auto":
-            kwargs["address"] = address
+        # 'auto' starts a runtime of its own ("local"), never joining a stale one by accident
+        kwargs["address"] = "local" if address == "auto" else address
         try:
             ray.init(**kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
