@@ -32,7 +32,7 @@ def add_parser(subparsers) -> None:
     c.add_argument("--chunk", type=int, default=10, help="frames per chunk with --cluster")
     c.add_argument("--retries", type=int, default=2, help="extra runs of a failed chunk with --cluster")
     c.add_argument("--cluster-workers", type=int, default=None,
-                   help="workers with --cluster (default: one per GPU, else one per CPU)")
+                   help="workers with --cluster (default: one per GPU, else one per machine)")
     add_arguments(p, RENDER_PARAMS)
     p.set_defaults(func=run)
 

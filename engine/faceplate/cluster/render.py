@@ -3,7 +3,7 @@
 At the caller: plan the shot (as ``faceplate render``), find the faces **once for the whole shot**
 (the ``--alignments`` file, or detection + tracking + smoothing over the whole range), split the
 frames into chunks. On the cluster: one :class:`~faceplate.cluster.worker.RenderWorker` actor per
-GPU (``num_gpus=1``; one per CPU where there is no GPU) that keeps the model loaded; each renders
+GPU (``num_gpus=1``; one per machine where there is no GPU) that keeps the model loaded; each renders
 the chunks handed to it with the same pipeline as a single-machine render, so every frame is
 bit-identical to it, and reports each frame as its files appear.
 

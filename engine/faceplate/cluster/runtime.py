@@ -41,17 +41,20 @@ def worker_env() -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Resources:
-    """What the connected cluster offers: CPUs and GPUs in total."""
+    """What the connected cluster offers: CPUs and GPUs in total, and its machines (alive nodes)."""
 
     cpus: float
     gpus: float
+    nodes: int = 1
 
     def worker_options(self) -> dict[str, Any]:
         """Ray options of one long-lived worker: one GPU each where there are GPUs, else one CPU."""
         return {"num_gpus": 1, "num_cpus": 1} if self.gpus >= 1 else {"num_cpus": 1}
 
     def default_workers(self) -> int:
-        return int(self.gpus) if self.gpus >= 1 else max(1, int(self.cpus))
+        """One per GPU; without GPUs one per machine (a worker's reader, model and EXR writer threads
+        already use the machine's cores; more workers on one machine only contend for them)."""
+        return int(self.gpus) if self.gpus >= 1 else max(1, self.nodes)
 
 
 @contextlib.contextmanager
@@ -76,7 +79,8 @@ def connect(address: str) -> Iterator[Resources]:
         started = True
     try:
         res = ray.cluster_resources()
-        yield Resources(cpus=float(res.get("CPU", 0.0)), gpus=float(res.get("GPU", 0.0)))
+        nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) > 0)
+        yield Resources(cpus=float(res.get("CPU", 0.0)), gpus=float(res.get("GPU", 0.0)), nodes=max(1, nodes))
     finally:
         if started:
             ray.shutdown()
