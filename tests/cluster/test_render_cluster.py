@@ -63,6 +63,7 @@ def test_a_worker_killed_mid_chunk_has_its_chunk_retried(ray_runtime, cluster_sh
     assert report.written == list(range(FIRST, FIRST + N))
     assert_same_frames(out.parent, local_render, N)
     assert any("retried 1 chunk" in line for line in describe(report))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # its temporaries are gone
 
 
 def test_a_path_a_worker_cannot_see_fails_the_chunk_with_that_path(ray_runtime, cluster_shot, tmp_path):

@@ -125,6 +125,7 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
     state = {"in_flight": 0}
     cond = threading.Condition()
     events: queue.Queue = queue.Queue()
+    dead: list[dict] = []  # identities (pid, host) of workers that died
 
     def next_chunk() -> Chunk | None:
         with cond:
@@ -138,9 +139,9 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
     def finish(chunk: Chunk, error: str | None) -> None:
         with cond:
             state["in_flight"] -= 1
-            if error is not None:
+            if error is not None and chunk.remaining():  # (an error after its last frame changes nothing)
                 chunk.errors.append(error)
-                if chunk.attempts <= options.retries and chunk.remaining():
+                if chunk.attempts <= options.retries:
                     pending.append(chunk)
                     events.put(("retry", chunk, error))
                 else:
@@ -149,6 +150,7 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
 
     def drive(actor) -> None:
         deaths = 0
+        ident: dict | None = None
         try:
             while deaths <= options.retries:
                 chunk = next_chunk()
@@ -159,6 +161,8 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                 error: str | None = None
                 args = (spec, frames, {f: faces.get(f, []) for f in frames})
                 try:
+                    if ident is None:  # which process renders (again after a restart): for the clean-up
+                        ident = ray.get(actor.identity.remote())
                     if streaming:  # one record per frame as its files appear
                         records = (ray.get(ref) for ref in actor.render_chunk.remote(*args))
                     else:  # Ray Client: the chunk's records arrive together at its end
@@ -172,6 +176,10 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                             error = f"on {rec['host']}: {rec['message']}"
                 except ray.exceptions.RayActorError as exc:
                     deaths += 1
+                    if ident is not None:
+                        with cond:
+                            dead.append(ident)
+                    ident = None
                     error = f"the worker died ({type(exc).__name__})"
                 except Exception as exc:  # noqa: BLE001 - any other failure fails the chunk, named
                     error = f"{type(exc).__name__}: {exc}"
@@ -213,9 +221,30 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
             t.join(timeout=5)
         for a in actors:
             ray.kill(a)
+    _remove_temporaries(spec, dead)
     for chunk in pending:  # every worker gave up (died more than --retries times)
         report.failed[chunk.label] = "no worker left: " + ("; ".join(chunk.errors[-1:]) or "workers died")
         report.failed_frames.extend(chunk.remaining())
+
+
+def _remove_temporaries(spec: dict, dead: list[dict]) -> None:
+    """Remove the hidden temporary files that workers of this run left when they died mid-write
+    (``.NAME.tmp-PID-TOKEN.exr``, see :mod:`faceplate.plates.atomic`); every worker of the run is idle
+    by now. Only workers on this machine: a PID says nothing about another machine's processes."""
+    from faceplate.cluster.runtime import node_name
+    from faceplate.plates.atomic import remove_quietly
+    from faceplate.render.passes import output_patterns
+    from faceplate.render.settings import RenderSettings
+
+    here = node_name()
+    pids = {d["pid"] for d in dead if d.get("host") == here}
+    if not pids:
+        return
+    patterns = output_patterns(spec["out"], RenderSettings.from_values(spec["settings"]), spec["separate"])
+    for folder in {Path(p).parent for p in patterns.values()}:
+        for pid in pids:
+            for tmp in folder.glob(f".*.tmp-{pid}-*"):
+                remove_quietly(tmp)
 
 
 def describe(report: ClusterReport) -> list[str]:
