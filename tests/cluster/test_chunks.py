@@ -42,3 +42,17 @@ def test_one_worker_per_gpu_else_one_per_machine():
     assert gpu.default_workers() == 4 and gpu.worker_options() == {"num_gpus": 1, "num_cpus": 1}
     cpu = Resources(cpus=48, gpus=0, nodes=3)
     assert cpu.default_workers() == 3 and cpu.worker_options() == {"num_cpus": 1}
+
+
+def test_temporaries_of_dead_workers_on_this_machine_are_removed(tmp_path):
+    from faceplate.cluster.render import _remove_temporaries
+    from faceplate.cluster.runtime import node_name
+    from faceplate.render.settings import RenderSettings
+
+    names = [".passes.1001.tmp-4242-0a1b2c3d.exr", ".passes.1002.tmp-4243-0a1b2c3d.exr", "passes.1000.exr"]
+    for n in names:
+        (tmp_path / n).write_bytes(b"x")
+    spec = {"out": str(tmp_path / "passes.####.exr"), "settings": RenderSettings(model="m.onnx").to_dict(),
+            "separate": False}
+    _remove_temporaries(spec, [{"pid": 4242, "host": node_name()}, {"pid": 4243, "host": "another-node"}])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])  # another machine's PID: left alone

@@ -96,13 +96,15 @@ def cli(shot, model, out, *extra) -> list[str]:
             "--alignments", str(shot.alignments), "--device", "cpu", "--comp", *extra]
 
 
-def test_the_cli_renders_on_the_cluster(ray_runtime, cluster_shot, models, local_render, tmp_path, caplog):
+def test_the_cli_renders_on_the_cluster(ray_runtime, cluster_shot, models, local_render, tmp_path, caplog,
+                                       monkeypatch):
     from faceplate.cli.main import main
 
-    out = tmp_path / "passes.####.exr"
+    monkeypatch.chdir(tmp_path)  # a relative --out: the workers' own folders are elsewhere
     with caplog.at_level("INFO"):
-        assert main(cli(cluster_shot, models / "conv.onnx", out, "--cluster", "auto", "--chunk", "5")) == 0
-    assert_same_frames(tmp_path, local_render, N)
+        assert main(cli(cluster_shot, models / "conv.onnx", "rel/passes.####.exr", "--cluster", "auto",
+                        "--chunk", "5")) == 0
+    assert_same_frames(tmp_path / "rel", local_render, N)
     text = caplog.text
     assert "3 chunk(s): wrote 12 frame(s)" in text and f"no face found in 1 frame(s): {FIRST + 3}" in text
 

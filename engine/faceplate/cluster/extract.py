@@ -69,7 +69,10 @@ def extract_on_cluster(plates: list[str], out: Path | str, address: str = "auto"
     if retries < 0:
         raise InputError(f"--retries: expected >= 0, found {retries}")
     ray = runtime.ray_module()
-    out = Path(out)
+    out = Path(out).expanduser().absolute()  # workers run elsewhere: every path absolute
+    plates = [str(Path(p).expanduser().absolute()) for p in plates]
+    if ocio and Path(ocio).expanduser().exists():
+        ocio = str(Path(ocio).expanduser().absolute())
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise OutputError(f"face set {out}: expected a new or empty folder for the merged set, found existing content")
     sources: list[ExtractSource] = expand(plates)

@@ -92,8 +92,10 @@ def render_on_cluster(job, options: ClusterOptions, config=None,
     faces = shot_faces(job, seq, todo, config)  # once per shot: chunk borders change nothing
     chunks = [Chunk(i, c) for i, c in enumerate(split(todo, options.chunk))]
     report.chunks = len(chunks)
-    spec = {"plate": job.plate, "out": job.out, "settings": job.settings.to_dict(), "separate": job.separate,
-            "writers": job.workers, "queue_size": job.queue_size, "ocio": config.config}
+    settings = job.settings.to_dict()
+    settings["model"] = _absolute(settings["model"])  # workers run elsewhere: paths made absolute here
+    spec = {"plate": _absolute(job.plate), "out": _absolute(job.out), "settings": settings,
+            "separate": job.separate, "writers": job.workers, "queue_size": job.queue_size, "ocio": config.config}
     with runtime.connect(options.address) as res:
         n = min(options.workers or res.default_workers(), len(chunks))
         report.workers = n
@@ -103,6 +105,10 @@ def render_on_cluster(job, options: ClusterOptions, config=None,
     report.failed_frames.sort()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _absolute(path: str) -> str:
+    return str(Path(path).expanduser().absolute()) if path else path
 
 
 def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: ClusterOptions,
