@@ -66,3 +66,17 @@ def test_a_failing_source_is_named_and_nothing_is_merged(ray_runtime, face_asset
         extract_on_cluster([cluster_shot.plate, str(bad)], out, frames=FRAMES, settings=ExtractSettings(size=64),
                            progress=False)
     assert not out.exists()
+
+
+def test_a_source_without_a_face_is_left_out(ray_runtime, face_assets, stills, tmp_path):
+    import numpy as np
+
+    from faceplate.cluster.extract import extract_on_cluster
+    from faceplate.faces.extract import ExtractSettings
+
+    blank = tmp_path / "wall.exr"
+    write_plate(blank, np.full((180, 240, 4), 0.18, np.float32))  # a grey wall: no face anywhere
+    rep = extract_on_cluster([str(stills / "b_left.exr"), str(blank)], tmp_path / "merged",
+                             settings=ExtractSettings(size=64), progress=False)
+    assert list(rep.empty) == [str(blank)] and "no face found" in rep.empty[str(blank)]
+    assert {f.source for f in rep.faceset.faces} == {str(stills / "b_left.exr")}

@@ -90,8 +90,8 @@ def extract_on_cluster(plates: list[str], out: Path | str, address: str = "auto"
         refs = {task.remote(s.plate, s.is_sequence, str(p), frames, settings, ocio): k
                 for k, (s, p) in enumerate(zip(sources, parts))}
         bar = tqdm(total=len(refs), unit="source", desc="extract (cluster)", disable=not progress)
+        waiting = list(refs)
         try:
-            waiting = list(refs)
             while waiting:
                 done, waiting = ray.wait(waiting, num_returns=1)
                 k = refs[done[0]]
@@ -110,6 +110,8 @@ def extract_on_cluster(plates: list[str], out: Path | str, address: str = "auto"
                 bar.update(1)
         finally:
             bar.close()
+            for ref in waiting:  # interrupted: stop the sources still running on the cluster
+                ray.cancel(ref)
     if failed:
         raise ClusterError(f"extract --cluster: {len(failed)} of {len(sources)} source(s) failed, nothing merged "
                            f"into {out} (finished sources stay in {parts_root} and are reused by a rerun): "
