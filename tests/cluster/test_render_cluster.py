@@ -143,3 +143,17 @@ def test_without_ray_the_flag_names_the_extra(cluster_shot, models, tmp_path, ca
     assert main(["extract", cluster_shot.plate, "--cluster", "auto", "--out", str(tmp_path / "fs")]) == 2
     assert "faceplate[cluster]" in capsys.readouterr().err
     assert exr_files(tmp_path) == [] and not (tmp_path / "fs").exists()
+
+
+def test_detected_faces_are_tracked_once_so_chunk_borders_change_nothing(ray_runtime, face_assets, cluster_shot,
+                                                                        models, tmp_path):
+    def detect_job(out: Path) -> ShotRender:  # no alignments: faces detected, tracked and smoothed
+        return ShotRender(plate=cluster_shot.plate, out=str(out), frames=parse_frames(f"{FIRST}-{FIRST + 5}"),
+                          settings=RenderSettings(model=str(models / "conv.onnx"), device="cpu", face="all"))
+
+    render_shot(detect_job(tmp_path / "local" / "passes.####.exr"))
+    report = render_on_cluster(detect_job(tmp_path / "cluster" / "passes.####.exr"),
+                               ClusterOptions(chunk=2, workers=2, progress=False))
+    assert report.written == list(range(FIRST, FIRST + 6)) and not report.failed
+    assert len(report.no_face) < 6  # the detector found the face
+    assert_same_frames(tmp_path / "cluster", tmp_path / "local", 6)
