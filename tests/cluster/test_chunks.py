@@ -56,3 +56,7 @@ def test_temporaries_of_dead_workers_on_this_machine_are_removed(tmp_path):
             "separate": False}
     _remove_temporaries(spec, [{"pid": 4242, "host": node_name()}, {"pid": 4243, "host": "another-node"}])
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[1:])  # another machine's PID: left alone
+
+
+def test_workers_are_capped_at_what_the_cluster_can_place():
+    assert Resources(cpus=2, gpus=0).capacity() == 2 and Resources(cpus=64, gpus=4).capacity() == 4

@@ -157,3 +157,13 @@ def test_detected_faces_are_tracked_once_so_chunk_borders_change_nothing(ray_run
     assert report.written == list(range(FIRST, FIRST + 6)) and not report.failed
     assert len(report.no_face) < 6  # the detector found the face
     assert_same_frames(tmp_path / "cluster", tmp_path / "local", 6)
+
+
+def test_more_workers_than_the_cluster_can_place_are_capped(ray_runtime, cluster_shot, models, local_render,
+                                                           tmp_path, caplog):
+    out = tmp_path / "passes.####.exr"
+    with caplog.at_level("WARNING"):
+        report = render_on_cluster(job(cluster_shot, models / "conv.onnx", out),
+                                   ClusterOptions(chunk=3, workers=5, progress=False))
+    assert report.workers == 2 and "--cluster-workers 4: the cluster can place 2 worker(s)" in caplog.text
+    assert_same_frames(out.parent, local_render, N)

@@ -98,6 +98,10 @@ def render_on_cluster(job, options: ClusterOptions, config=None,
             "separate": job.separate, "writers": job.workers, "queue_size": job.queue_size, "ocio": config.config}
     with runtime.connect(options.address) as res:
         n = min(options.workers or res.default_workers(), len(chunks))
+        if n > res.capacity():
+            log.warning("--cluster-workers %d: the cluster can place %d worker(s) (%s); using %d", n,
+                        res.capacity(), "one per GPU" if res.gpus >= 1 else "one per CPU", res.capacity())
+            n = res.capacity()
         report.workers = n
         _drive(chunks, spec, faces, n, res, options, report, on_frame)
     report.written.sort()
@@ -152,6 +156,8 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                     events.put(("retry", chunk, error))
                 else:
                     events.put(("failed", chunk, error))
+            else:
+                events.put(("done", chunk, None))
             cond.notify_all()
 
     def drive(actor) -> None:
@@ -159,6 +165,12 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
         ident: dict | None = None
         try:
             while deaths <= options.retries:
+                if ident is None:  # placed and alive (again after a restart) before taking a chunk;
+                    try:  # its process (pid, host) is kept for the clean-up
+                        ident = ray.get(actor.identity.remote())
+                    except ray.exceptions.RayActorError:
+                        deaths += 1
+                        continue
                 chunk = next_chunk()
                 if chunk is None:
                     return
@@ -167,8 +179,6 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                 error: str | None = None
                 args = (spec, frames, {f: faces.get(f, []) for f in frames})
                 try:
-                    if ident is None:  # which process renders (again after a restart): for the clean-up
-                        ident = ray.get(actor.identity.remote())
                     if streaming:  # one record per frame as its files appear
                         records = (ray.get(ref) for ref in actor.render_chunk.remote(*args))
                     else:  # Ray Client: the chunk's records arrive together at its end
@@ -201,12 +211,14 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                disable=not options.progress, leave=True)
     for t in threads:
         t.start()
-    live = len(threads)
+    live, resolved = len(threads), 0
     try:
-        while live:
+        while live and resolved < len(chunks):  # (a worker the cluster cannot place never answers)
             kind, chunk, info = events.get()
             if kind == "worker-exit":
                 live -= 1
+            elif kind == "done":
+                resolved += 1
             elif kind == "frame":
                 report.written.append(info["frame"])
                 if info["faces"] == 0:
@@ -219,14 +231,15 @@ def _drive(chunks: list[Chunk], spec: dict, faces: dict, n: int, res, options: C
                 log.warning("chunk %s failed (%s); running it again for frames %s", chunk.label, info,
                             ranges(chunk.remaining()))
             elif kind == "failed":
+                resolved += 1
                 report.failed[chunk.label] = info
                 report.failed_frames.extend(chunk.remaining())
     finally:
         bar.close()
-        for t in threads:
-            t.join(timeout=5)
         for a in actors:
             ray.kill(a)
+        for t in threads:
+            t.join(timeout=5)
     _remove_temporaries(spec, dead)
     for chunk in pending:  # every worker gave up (died more than --retries times)
         report.failed[chunk.label] = "no worker left: " + ("; ".join(chunk.errors[-1:]) or "workers died")

@@ -56,6 +56,10 @@ class Resources:
         already use the machine's cores; more workers on one machine only contend for them)."""
         return int(self.gpus) if self.gpus >= 1 else max(1, self.nodes)
 
+    def capacity(self) -> int:
+        """The most workers the cluster can place at once (one GPU, else one CPU, each)."""
+        return max(1, int(self.gpus) if self.gpus >= 1 else int(self.cpus))
+
 
 @contextlib.contextmanager
 def connect(address: str) -> Iterator[Resources]:
