@@ -53,6 +53,10 @@ class ServiceError(FaceplateError):
     """The engine service cannot be reached or refused a request."""
 
 
+class ClusterError(FaceplateError):
+    """Chunks or sources failed on a cluster after their retries (each one named with its cause)."""
+
+
 class MissingDependencyError(FaceplateError, ImportError):
     """An optional dependency is not installed; the message names the extra."""
 

@@ -24,6 +24,11 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="face set folder to write")
     p.add_argument("--ocio", default=None, help="OCIO config (default: $OCIO, else the built-in ACES studio config)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--cluster", metavar="ADDRESS", default=None,
+                   help="extract many sources at once on Ray workers ('auto' = a local Ray runtime, 'ray://HOST:PORT' "
+                        "= an existing cluster; needs faceplate[cluster]): each PLATE (a pattern, a still, or a folder "
+                        "of them) is one source, and their face sets are merged into --out (see docs/cluster.md)")
+    p.add_argument("--retries", type=int, default=2, help="with --cluster: extra runs of a source whose worker died")
     add_arguments(p, EXTRACT_PARAMS)
     p.set_defaults(func=run)
 
@@ -32,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from faceplate.faces.extract import ExtractSettings, extract
 
     settings = ExtractSettings.from_params(args)
+    if args.cluster:
+        return _run_on_cluster(args, settings)
     res = extract(args.plate, args.out, frames=args.frames, settings=settings, ocio=args.ocio,
                   progress=not args.quiet)
     t = res.timings
@@ -41,4 +48,15 @@ def run(args: argparse.Namespace) -> int:
              f"; contact sheet {res.contact_sheet}" if res.contact_sheet else "")
     if total > 0:
         log.debug("time per stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items()))
+    return 0
+
+
+def _run_on_cluster(args: argparse.Namespace, settings) -> int:
+    from faceplate.cluster.extract import extract_on_cluster
+
+    rep = extract_on_cluster(args.plate, args.out, address=args.cluster, frames=args.frames, settings=settings,
+                             ocio=args.ocio, retries=args.retries, progress=not args.quiet)
+    log.info("%d source(s) on the cluster: %d face(s) merged -> %s (per-source sets in %s)%s", len(rep.sources),
+             len(rep.faceset.faces), rep.faceset.root, rep.parts[0].parent if rep.parts else "-",
+             f"; {len(rep.empty)} source(s) without a face left out" if rep.empty else "")
     return 0

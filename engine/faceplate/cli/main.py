@@ -14,7 +14,7 @@ from faceplate import __version__
 from faceplate.errors import FaceplateError
 
 #: subcommand modules in help order
-COMMANDS = ("extract", "faces", "train", "export", "render", "serve", "assets", "params", "demo", "check")
+COMMANDS = ("extract", "faces", "train", "export", "render", "farmjob", "serve", "assets", "params", "demo", "check")
 
 
 def build_parser() -> argparse.ArgumentParser:

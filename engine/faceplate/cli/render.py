@@ -26,6 +26,13 @@ def add_parser(subparsers) -> None:
     p.add_argument("--service", action="store_true", help="render through the engine service (started on demand)")
     p.add_argument("--socket", help="service socket (default: per-user runtime folder)")
     p.add_argument("--timeout", type=float, default=600.0, help="per-frame timeout with --service (seconds)")
+    c = p.add_argument_group("cluster (needs faceplate[cluster]; see docs/cluster.md)")
+    c.add_argument("--cluster", metavar="ADDRESS", help="render on Ray workers: 'auto' (a local Ray runtime) or "
+                                                         "'ray://HOST:PORT' (an existing cluster)")
+    c.add_argument("--chunk", type=int, default=10, help="frames per chunk with --cluster")
+    c.add_argument("--retries", type=int, default=2, help="extra runs of a failed chunk with --cluster")
+    c.add_argument("--cluster-workers", type=int, default=None,
+                   help="workers with --cluster (default: one per GPU, else one per machine)")
     add_arguments(p, RENDER_PARAMS)
     p.set_defaults(func=run)
 
@@ -46,8 +53,29 @@ def run(args: argparse.Namespace) -> int:
         frames=parse_frames(args.frames) if args.frames else None, alignments=args.alignments,
         separate=args.separate, skip_existing=args.skip_existing, workers=args.workers,
         via_service=args.service, socket=args.socket, timeout=args.timeout)
-    report = render_shot(job)
     log = logging.getLogger("faceplate.render")
+    if args.cluster:
+        return _run_on_cluster(job, args, log)
+    report = render_shot(job)
     for line in describe(report):
         log.info(line)
+    return 0
+
+
+def _run_on_cluster(job, args: argparse.Namespace, log: logging.Logger) -> int:
+    import sys
+
+    from faceplate.cluster.chunks import ranges
+    from faceplate.cluster.render import ClusterOptions, describe, render_on_cluster
+    from faceplate.errors import ClusterError
+
+    options = ClusterOptions(address=args.cluster, chunk=args.chunk, retries=args.retries,
+                             workers=args.cluster_workers, progress=sys.stderr.isatty())
+    report = render_on_cluster(job, options)
+    for line in describe(report):
+        log.info(line)
+    if report.failed:
+        raise ClusterError(f"--out {job.out}: {len(report.failed_frames)} frame(s) not rendered "
+                           f"({ranges(report.failed_frames)}) after {args.retries} retr(ies) per chunk; "
+                           f"rerun with --skip-existing to finish the shot")
     return 0

@@ -120,6 +120,20 @@ def _plan(job: ShotRender, report: RenderReport) -> tuple[Sequence, list[int]]:
     return seq, todo
 
 
+def plan(job: ShotRender, report: RenderReport) -> tuple[Sequence, list[int]]:
+    """Check ``job`` (plate frames on disk, output pattern and folder) and list the frames to render;
+    frames skipped by ``skip_existing`` go to ``report.skipped``."""
+    return _plan(job, report)
+
+
+def render_frames(job: ShotRender, frames: list[int], faces: dict[int, list[ShotFace]], model: SwapModel,
+                  config: ColourConfig, report: RenderReport, on_written=None) -> None:
+    """Render ``frames`` of ``job`` in process with the given faces (e.g. computed once for the whole
+    shot by the caller of a cluster chunk); ``on_written(frame, faces)`` is called as each frame's
+    files appear."""
+    _render_in_process(job, Sequence(job.plate), frames, faces, model, report, config, on_written)
+
+
 def render_shot(job: ShotRender, config: ColourConfig | None = None) -> RenderReport:
     """Render ``job``; raises a :class:`FaceplateError` on the first failing frame (no partial files)."""
     t0 = time.perf_counter()
@@ -143,7 +157,7 @@ def render_shot(job: ShotRender, config: ColourConfig | None = None) -> RenderRe
 
 
 def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: dict[int, list[ShotFace]],
-                       model: SwapModel, report: RenderReport, config: ColourConfig) -> None:
+                       model: SwapModel, report: RenderReport, config: ColourConfig, on_written=None) -> None:
     q: queue.Queue = queue.Queue(maxsize=max(1, job.queue_size))
     stop = threading.Event()
     lock = threading.Lock()
@@ -173,6 +187,8 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
         write_passes(job.out, f, img, passes, job.settings, job.separate, model.sha256)
         with lock:
             report.seconds["write"] += time.perf_counter() - t
+        if on_written is not None:
+            on_written(f, passes.faces)
         return f
 
     slots = threading.Semaphore(2 * max(1, job.workers))
@@ -269,4 +285,4 @@ def _ranges(frames: list[int]) -> str:
     return ",".join(out)
 
 
-__all__ = ["RenderReport", "ShotRender", "compute_passes", "describe", "render_shot"]
+__all__ = ["RenderReport", "ShotRender", "compute_passes", "describe", "plan", "render_frames", "render_shot"]
