@@ -46,7 +46,8 @@ def test_the_job_file_lists_each_chunks_render_then_its_natron_job(cluster_shot,
         assert a[a.index("--alignments") + 1] == str(cluster_shot.alignments)
         assert comp["depends_on"] == "render"
         assert comp["argv"] == ["NatronRenderer", "-b", "-w", "WriteComp", f"{c['first']}-{c['last']}", str(script)]
-        assert comp["env"]["NATRON_PLUGIN_PATH"].endswith("plugin")
+        plugin, nodes = comp["env"]["NATRON_PLUGIN_PATH"].split(":")  # ':' on Linux; both folders
+        assert plugin.endswith("plugin") and nodes == str(Path(plugin).parent / "nodes")
         assert comp["env"]["FACEPLATE_ENGINE_PYTHON"] == sys.executable
         assert comp["command"].startswith("NatronRenderer -b -w WriteComp")
     assert "{first}-{last}" in doc["tasks"][0]["argv"]
@@ -79,6 +80,7 @@ def test_the_shipped_headless_comp_gets_its_environment(cluster_shot, models, tm
     assert env["FACEPLATE_FRAMES"] == f"{FIRST + 3}-{FIRST + 5}" and env["FACEPLATE_PASSES"] == str(out)
     assert env["FACEPLATE_OUT"] == str(comp) and env["FACEPLATE_ALIGNMENTS"] == str(cluster_shot.alignments)
     assert env["FACEPLATE_MODEL"] == str(models / "conv.onnx") and task["stdin"] == "/dev/null"
+    assert "--comp" in doc["chunks"][1]["tasks"][0]["argv"]  # the comp job reads the engine's comp layer
 
 
 @pytest.mark.parametrize("extra, message", [

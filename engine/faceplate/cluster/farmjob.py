@@ -103,6 +103,8 @@ def task_templates(job: FarmJob) -> list[dict[str, Any]]:
         render += ["--alignments", _abs(job.alignments)]
     if job.separate:
         render.append("--separate")
+    if job.comp_out and "--comp" not in render:  # the shipped comp job writes the engine's comp layer
+        render = [a for a in render if a != "--no-comp"] + ["--comp"]
     tasks = [{"name": "render", "depends_on": None, "argv": render,
               "env": _env(("OCIO", "FACEPLATE_ASSETS")),
               "note": "GPU nodes when there are any; CPU nodes give the same output, slower"}]
@@ -110,7 +112,9 @@ def task_templates(job: FarmJob) -> list[dict[str, Any]]:
         raise InputError("--natron-script and --comp-out: expected one of them (a studio Natron script, or the "
                          "shipped headless comp writing --comp-out), found both")
     plugin = job.plugin_dir or str(install_root() / "plugin")
-    natron_env = {"NATRON_PLUGIN_PATH": plugin, "FACEPLATE_ENGINE_PYTHON": job.engine, **_env(("OCIO",))}
+    nodes = str(Path(plugin).parent / "nodes")
+    # both folders, ':'-separated: the separator that works on Linux (';' does not; natron-api.md)
+    natron_env = {"NATRON_PLUGIN_PATH": f"{plugin}:{nodes}", "FACEPLATE_ENGINE_PYTHON": job.engine, **_env(("OCIO",))}
     if job.natron_script:
         script = _abs(job.natron_script)
         if not Path(script).is_file():
