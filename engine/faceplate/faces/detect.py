@@ -228,9 +228,10 @@ class FaceDetector:
     ``score_threshold``: keep detections scoring above it (0–1). ``iou_threshold``: weighted-NMS grouping.
     ``work_size``: frames whose longer side exceeds it are first shrunk to it (area averaging; the
     models see at most 192 px, so nothing is lost, and the retries stay cheap).
-    ``retry_below``: when no face scores at least this (0–1), the detector retries:
-    ``tile``: with the full-range model on overlapping tiles of half the frame's longer side (small
-    faces; merged with the whole-frame result), then ``rotate``: on the frame turned by 90/180/270°,
+    ``tile``: also run the full-range model on overlapping tiles of half the frame's longer side
+    (small faces; merged with the whole-frame result), on every frame at least 384 px on its longer
+    side, whatever the best score. ``retry_below``: when no face scores at least this (0–1), the
+    detector retries ``rotate``: on the frame turned by 90/180/270°,
     keeping the turn with the best score (an upside-down face is often found, weakly and with bad
     keypoints). ``providers``/``threads``: onnxruntime session settings. ``assets``: asset folder
     (default :func:`faceplate.faces.assets.asset_dir`).
@@ -302,10 +303,19 @@ class FaceDetector:
         h, w = img.shape[:2]
         whole = self._candidates(img, (0, 0, w, h), list(self._models))
         dets = self._merge([whole])
-        if self._weak(dets) and self.tile and max(w, h) >= 2 * MODELS["full"].size:
+        # Tiles whatever the best score: one confident face must not hide small ones beside it. The
+        # cost is bounded: tiles of half the longer side at 50% overlap, at most 3×3 model runs.
+        # Faces the whole frame found with confidence keep their whole-frame boxes; tiles add the faces
+        # that do not overlap them. Without a confident face, everything is merged (as a retry).
+        if self.tile and max(w, h) >= 2 * MODELS["full"].size:
             names = ["full"] if "full" in self._models else list(self._models)
-            parts = [whole] + [self._candidates(img, r, names) for r in tiles(w, h, max(w, h) // 2)]
-            dets = self._merge(parts)
+            parts = [self._candidates(img, r, names) for r in tiles(w, h, max(w, h) // 2)]
+            if self._weak(dets):
+                dets = self._merge([whole] + parts)
+            else:
+                extra = [d for d in self._merge(parts)
+                         if not any(iou(d.box, k.box[None])[0] > self.iou_threshold for k in dets)]
+                dets = sorted(dets + extra, key=lambda d: -d.score)
         if self._weak(dets) and self.rotate:
             for k in (1, 2, 3):
                 rot = np.ascontiguousarray(np.rot90(img, k))
