@@ -25,9 +25,9 @@ import numpy as np
 log = logging.getLogger("faceplate.extract")
 
 STAGES = ("read", "colour", "detect", "landmarks", "identity", "align", "write")
-#: longest side of the detector's proxy: the detectors see the frame at 192 px and tiles of half the
-#: frame at 192 px, so 2 × 192 loses nothing they would see (a margin on top)
-DETECT_SIDE = 480
+#: longest side of the detector's proxy: the detectors see the frame at 192 px and tiles of a third of the
+#: frame at 192 px, so 3 × 192 loses little they would see (a margin on top)
+DETECT_SIDE = 640
 #: FaceMesh region proxies are area-reduced to this many pixels per FaceMesh input pixel (192 px over
 #: 1.5 × the face): above 1, the model's own warp still samples finer than its input
 MESH_OVERSAMPLE = 1.0

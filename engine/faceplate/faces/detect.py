@@ -36,6 +36,9 @@ MODELS: dict[str, DetectorModel] = {
     "full": DetectorModel("detector_full", 192, ((4, 1),)),
 }
 MODES = ("auto", "short", "full")
+#: a face only the tiles find, beside a confident whole-frame face, is kept from this score up (tiles
+#: cut through textures and make weak false faces; small real faces score 0.8-0.95 there)
+TILE_SCORE = 0.7
 
 
 @dataclass(frozen=True)
@@ -228,9 +231,9 @@ class FaceDetector:
     ``score_threshold``: keep detections scoring above it (0–1). ``iou_threshold``: weighted-NMS grouping.
     ``work_size``: frames whose longer side exceeds it are first shrunk to it (area averaging; the
     models see at most 192 px, so nothing is lost, and the retries stay cheap).
-    ``tile``: also run the full-range model on overlapping tiles of half the frame's longer side
-    (small faces; merged with the whole-frame result), on every frame at least 384 px on its longer
-    side, whatever the best score. ``retry_below``: when no face scores at least this (0–1), the
+    ``tile``: also run the full-range model on overlapping tiles of a third of the frame's longer
+    side (at least 192 px; small faces; merged with the whole-frame result), on every frame at least
+    384 px on its longer side, whatever the best score. ``retry_below``: when no face scores at least this (0–1), the
     detector retries ``rotate``: on the frame turned by 90/180/270°,
     keeping the turn with the best score (an upside-down face is often found, weakly and with bad
     keypoints). ``providers``/``threads``: onnxruntime session settings. ``assets``: asset folder
@@ -304,17 +307,17 @@ class FaceDetector:
         whole = self._candidates(img, (0, 0, w, h), list(self._models))
         dets = self._merge([whole])
         # Tiles whatever the best score: one confident face must not hide small ones beside it. The
-        # cost is bounded: tiles of half the longer side at 50% overlap, at most 3×3 model runs.
+        # cost is bounded: tiles of a third of the longer side at 50% overlap, at most 5×5 model runs.
         # Faces the whole frame found with confidence keep their whole-frame boxes; tiles add the faces
         # that do not overlap them. Without a confident face, everything is merged (as a retry).
         if self.tile and max(w, h) >= 2 * MODELS["full"].size:
             names = ["full"] if "full" in self._models else list(self._models)
-            parts = [self._candidates(img, r, names) for r in tiles(w, h, max(w, h) // 2)]
+            parts = [self._candidates(img, r, names) for r in tiles(w, h, max(MODELS["full"].size, max(w, h) // 3))]
             if self._weak(dets):
                 dets = self._merge([whole] + parts)
             else:
-                extra = [d for d in self._merge(parts)
-                         if not any(iou(d.box, k.box[None])[0] > self.iou_threshold for k in dets)]
+                extra = [d for d in self._merge(parts) if d.score >= TILE_SCORE
+                         and not any(iou(d.box, k.box[None])[0] > self.iou_threshold for k in dets)]
                 dets = sorted(dets + extra, key=lambda d: -d.score)
         if self._weak(dets) and self.rotate:
             for k in (1, 2, 3):

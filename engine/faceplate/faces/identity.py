@@ -126,10 +126,12 @@ def mean_embedding(vectors: Iterable[np.ndarray]) -> np.ndarray | None:
 def clusters(vectors: Sequence[np.ndarray], threshold: float = SAME_PERSON) -> list[int]:
     """Label per vector: average-linkage agglomerative clustering, merging while the mean distance
     between two clusters is below ``threshold``. Labels are numbered by cluster size (0 = largest),
-    ties by first member, so the result is deterministic."""
+    ties by first member, so the result is deterministic. Above 64 vectors: :func:`leader_clusters`."""
     n = len(vectors)
     if n == 0:
         return []
+    if n > 64:
+        return leader_clusters(vectors, threshold)
     x = np.stack([np.asarray(v, np.float64) for v in vectors])
     d = np.linalg.norm(x[:, None] - x[None], axis=-1)
     groups: list[list[int]] = [[i] for i in range(n)]
@@ -150,4 +152,28 @@ def clusters(vectors: Sequence[np.ndarray], threshold: float = SAME_PERSON) -> l
     for k, g in enumerate(groups):
         for i in g:
             labels[i] = k
+    return labels
+
+
+def leader_clusters(vectors: Sequence[np.ndarray], threshold: float = SAME_PERSON) -> list[int]:
+    """Label per vector, in one pass: each joins the nearest cluster whose running mean is closer than
+    ``threshold``, else starts one. Labels numbered by size (0 = largest), ties by first member."""
+    centres: list[np.ndarray] = []
+    members: list[list[int]] = []
+    for i, v in enumerate(vectors):
+        v = np.asarray(v, np.float64)
+        if centres:
+            d = distance(np.stack(centres), v[None])
+            j = int(np.argmin(d))
+            if d[j] < threshold:
+                members[j].append(i)
+                centres[j] = centres[j] + (v - centres[j]) / len(members[j])
+                continue
+        centres.append(v.copy())
+        members.append([i])
+    order = sorted(range(len(members)), key=lambda k: (-len(members[k]), members[k][0]))
+    labels = [0] * len(vectors)
+    for rank, k in enumerate(order):
+        for i in members[k]:
+            labels[i] = rank
     return labels
