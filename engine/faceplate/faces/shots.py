@@ -2,9 +2,9 @@
 
 Each frame gets a small :class:`Signature` of its scene-linear pixels (exposure-normalised log
 values): a 128×72 luminance thumbnail and a 16×9 colour one. A cut is a frame that neither matches
-the previous one moved (phase correlation of the luminance thumbnails finds no clear peak) nor looks
-like it in place (the colour thumbnails differ by more than :data:`THUMB_CUT` stops): a pan, noise or
-an exposure drift keeps the peak, a cut loses both. Extract treats each shot separately (no following, linking or smoothing across a cut).
+the previous one once moved back by the shift phase correlation finds (:data:`MOVED_CUT`) nor looks
+like it in place (:data:`THUMB_CUT`): a pan, a slow zoom, noise or an exposure drift keeps one of the
+two small, a cut makes both large. Extract treats each shot separately (no following, linking or smoothing across a cut).
 """
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ import numpy as np
 
 from faceplate.errors import InputError
 
-#: phase-correlation peak (0-1) of the log-luminance thumbnails below which the frames do not show
-#: the same content moved (a pan of 8% of the frame still scores ~0.9, a new shot ~0.1)
-PHASE_CUT = 0.25
+#: median difference (stops) of the luminance thumbnails once the second is moved back by the shift
+#: phase correlation finds: a pan, an 8% zoom or a 3° roll stays under 0.5, a new shot is 2-4
+MOVED_CUT = 1.0
 #: colour thumbnail distance (median absolute difference of exposure-normalised log2 values, stops)
 THUMB_CUT = 0.6
 _RANGE = (-6.0, 4.0)  # stops around the frame's median
@@ -46,20 +46,25 @@ def signature(rgb: np.ndarray) -> Signature:
 
 
 def distances(a: Signature, b: Signature) -> tuple[float, float]:
-    """(phase-correlation peak 0-1, thumbnail distance in stops) between two signatures."""
+    """(luminance difference after motion compensation, colour thumbnail distance), both in stops."""
     import cv2
 
-    win = cv2.createHanningWindow((a.luma.shape[1], a.luma.shape[0]), cv2.CV_64F)
-    _, response = cv2.phaseCorrelate(a.luma, b.luma, win)
-    return float(response), float(np.median(np.abs(a.thumb - b.thumb)))
+    h, w = a.luma.shape
+    win = cv2.createHanningWindow((w, h), cv2.CV_64F)
+    (dx, dy), _ = cv2.phaseCorrelate(a.luma, b.luma, win)
+    moved = cv2.warpAffine(a.luma, np.float64([[1, 0, dx], [0, 1, dy]]), (w, h), flags=cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)
+    ok = np.isfinite(moved)
+    diff = float(np.median(np.abs(moved[ok] - b.luma[ok]))) if ok.mean() > 0.3 else float(_RANGE[1] - _RANGE[0])
+    return diff, float(np.median(np.abs(a.thumb - b.thumb)))
 
 
 def is_cut(prev: Signature | None, cur: Signature) -> bool:
     """Whether ``cur`` starts a new shot after ``prev`` (None: the first frame, not a cut)."""
     if prev is None:
         return False
-    r, t = distances(prev, cur)
-    return r < PHASE_CUT and t > THUMB_CUT
+    moved, thumb = distances(prev, cur)
+    return moved > MOVED_CUT and thumb > THUMB_CUT
 
 
 def shot_of(frames: Sequence[int], cuts: Sequence[int]) -> dict[int, int]:
