@@ -104,6 +104,9 @@ def shot_faces(job: ShotRender, seq: Sequence, frames: list[int], config: Colour
 
 
 def _plan(job: ShotRender, report: RenderReport) -> tuple[Sequence, list[int]]:
+    from faceplate.plates.movie import refuse_movie
+
+    refuse_movie(job.plate, "render")  # plates stay image sequences
     seq = Sequence(job.plate)
     frames = job.frames if job.frames is not None else seq.default_range()
     seq.check_frames(frames)
