@@ -97,10 +97,23 @@ def detect_shot_faces(finder: FaceFinder, seq: Sequence, frames: list[int], sett
 
 
 def shot_faces(job: ShotRender, seq: Sequence, frames: list[int], config: ColourConfig) -> dict[int, list[ShotFace]]:
-    """Faces per frame: from the alignments file, else detected and tracked."""
+    """Faces per frame: from the alignments file, else detected and tracked; ``--face like:`` marks
+    the referenced person's (:mod:`faceplate.render.identity`)."""
     if job.alignments:
-        return faces_for_frames(job.alignments, frames)
-    return detect_shot_faces(FaceFinder(), seq, frames, job.settings, config)
+        faces = faces_for_frames(job.alignments, frames)
+    else:
+        faces = detect_shot_faces(FaceFinder(), seq, frames, job.settings, config)
+    if job.settings.like_paths:
+        from faceplate.render.identity import mark_like
+
+        space = config.resolve(job.settings.colour_space, "--colour-space")
+
+        def read_proxy(frame: int):
+            img = read_image(seq.path(frame), frame)
+            return config.to_proxy(img.rgb(), space), (img.data_window[0], img.data_window[1])
+
+        mark_like(faces, job.settings, read_proxy, config)
+    return faces
 
 
 def _plan(job: ShotRender, report: RenderReport) -> tuple[Sequence, list[int]]:
@@ -219,9 +232,13 @@ def _render_via_service(job: ShotRender, seq: Sequence, todo: list[int], report:
     from faceplate import client
 
     faces_doc: dict[int, list] = {}
+    if job.alignments and job.settings.like_paths:
+        raise InputError(f"--face {job.settings.face}: with --service, pick the person without --alignments "
+                         "(faces are then matched here and sent to the service), or render in process")
     if not job.alignments:
         faces = shot_faces(job, seq, todo, config)
-        faces_doc = {f: [fc.points.tolist() for fc in faces[f]] for f in todo}
+        faces_doc = {f: [fc.points.tolist() for fc in faces[f] if fc.selected or not job.settings.like_paths]
+                     for f in todo}
     settings = job.settings.to_dict()
 
     def one(f: int) -> tuple[int, int]:
