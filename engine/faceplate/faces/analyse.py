@@ -6,7 +6,8 @@ test (:mod:`faceplate.faces.shots`), then faces are *followed* from the previous
 face is lost, every ``detect_every`` frames and on contact-sheet frames. A detected face gets two
 FaceMesh passes (the second from the first pass's points). Duplicates in a frame are dropped
 (:func:`faceplate.faces.people.dedupe_frame`). Faces are described by their identity
-(:mod:`faceplate.faces.identity`) when detected and every ``detect_every`` frames while followed.
+(:mod:`faceplate.faces.identity`) when detected and every :data:`DESCRIBE_EVERY` frames (or
+``detect_every``, if longer) while followed.
 
 Only the face regions and the detector's reduced frame are converted to the sRGB proxy, in one OCIO
 call per frame; a region of interest around each face stays in memory (up to ``cache_mb``) so pass 2
@@ -31,6 +32,8 @@ DETECT_SIDE = 640
 #: FaceMesh region proxies are area-reduced to this many pixels per FaceMesh input pixel (192 px over
 #: 1.5 × the face): above 1, the model's own warp still samples finer than its input
 MESH_OVERSAMPLE = 1.0
+#: a followed face is described (identity) at most every this many frames; a detected one always
+DESCRIBE_EVERY = 24
 
 
 class Timer:
@@ -161,7 +164,7 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
     sheet_frames = sample_frames(frames) if settings.preview else set()
     tiles: dict[int, Any] = {}
     cuts: list[int] = []
-    every = settings.detect_every or 10
+    every = max(DESCRIBE_EVERY, settings.detect_every)
     pbar = progress_bar("extract: analyse", len(frames), progress)
     prev: list[trk.FaceObs] = []
     prev_sig = None

@@ -27,6 +27,11 @@ def inside_mask(m: np.ndarray, size: int, data_window) -> np.ndarray:
     from faceplate.faces import align
 
     x0, y0, w, h = (float(v) for v in data_window)
+    corners = align.transform_points(np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64),
+                                     align.invert(m))
+    if (corners[:, 0].min() >= x0 + 1 and corners[:, 1].min() >= y0 + 1 and corners[:, 0].max() <= x0 + w - 1
+            and corners[:, 1].max() <= y0 + h - 1):
+        return np.ones((size, size), np.float32)  # the whole crop lies inside the image
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
     pts = align.transform_points(np.stack([xs.ravel(), ys.ravel()], 1), align.invert(m))
     ok = (pts[:, 0] >= x0) & (pts[:, 0] <= x0 + w) & (pts[:, 1] >= y0) & (pts[:, 1] <= y0 + h)
