@@ -191,6 +191,11 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
             report.seconds["write"] += time.perf_counter() - t
         return f
 
+    import sys
+
+    from faceplate.progress import bar
+
+    pbar = bar("render", len(todo), sys.stderr.isatty())  # a terminal only: farm logs stay line-based
     slots = threading.Semaphore(2 * max(1, job.workers))
     pending: list[Future] = []
     rt = threading.Thread(target=reader, name="faceplate-reader", daemon=True)
@@ -209,7 +214,7 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
                         report.no_face.append(f)
                     slots.acquire()
                     fut = pool.submit(write, f, img, passes)
-                    fut.add_done_callback(lambda _f: slots.release())
+                    fut.add_done_callback(lambda _f: (slots.release(), pbar.step()))
                     pending.append(fut)
                     done = [p for p in pending if p.done()]
                     for p in done:
@@ -225,6 +230,7 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
     finally:
         stop.set()
         rt.join(timeout=30)
+        pbar.close()
 
 
 def _render_via_service(job: ShotRender, seq: Sequence, todo: list[int], report: RenderReport,
