@@ -149,8 +149,11 @@ def test_faces_report_flags_a_set_holding_two_people(all_faces, like_sets, tmp_p
 
 def test_bad_references_are_clear_errors_with_nothing_written(face_assets, two_people, tmp_path, capsys):
     plate, refs = two_people
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
     cases = [
         ((f"like:{refs['blank']}",), f"reference photo {refs['blank']}: no face found"),
+        ((f"like:{corrupt}",), f"reference photo {corrupt}: cannot be read"),
         ((f"like:{tmp_path / 'nobody.png'}",), "file not found"),
         # frames 8-9 show only the astronaut: Grace Hopper's reference matches nobody
         ((f"like:{refs['hopper']}", "--frames", "8-9"), f"like:{refs['hopper']}: the reference matches no face"),
