@@ -5,7 +5,8 @@ Cases (``--cases``, default all): ``1080p`` (1920×1080, the astronaut scaled 2�
 a mirrored astronaut). Each makes ``--frames`` (default 12) ACEScg half-float EXRs moving across the
 frame in a temporary folder, then measures, in one run:
 
-* reading the frames only (OpenImageIO, ``faceplate.plates.read_image``): frames per second;
+* reading the frames only (OpenImageIO, ``faceplate.plates.read_image``), before and after the
+  extract (their mean is the reference: the load of a shared machine drifts): frames per second;
 * ``faceplate extract`` on the same frames (in process, the same code path as the CLI, ``--face
   all``): frames per second, **extract time ÷ read time**, and the time per stage (read, colour,
   detect, landmarks, identity, align, write) from the extractor's own timers, and the identity
@@ -92,6 +93,11 @@ def bench(frames: int, size: int, report=print, case: str = "1080p") -> dict:
         res = extract([pattern], tmp / "set", rng, ExtractSettings(size=size, face="all"), detector=det,
                       landmarker=lmk, progress=False)
         t_extract = time.perf_counter() - t0
+        t0 = time.perf_counter()  # read again after: on a shared machine the load drifts during a run
+        for f in range(1001, 1001 + frames):
+            read_image(seq.path(f)).rgb()
+        t_read_after = time.perf_counter() - t0
+        t_read_before, t_read = t_read, (t_read + t_read_after) / 2
         assert res.written == frames * faces, f"expected {frames * faces} faces, wrote {res.written} (gaps {res.gaps})"
         jitter = landmark_jitter(res.alignments)
         doc = json.loads(Path(res.alignments).read_text())
@@ -101,7 +107,8 @@ def bench(frames: int, size: int, report=print, case: str = "1080p") -> dict:
     report(f"faceplate extract [{case}], {frames} frames {w}x{h} ACEScg half EXR, {faces} face(s), crop {size}px, "
            f"{os.environ.get('OMP_NUM_THREADS', '?')} threads")
     report(f"{'':24}{'fps':>8}{'ms/frame':>10}")
-    report(f"{'read only':24}{read_fps:8.2f}{1000 / read_fps:10.1f}")
+    report(f"{'read only':24}{read_fps:8.2f}{1000 / read_fps:10.1f}   (mean of before: "
+           f"{1000 * t_read_before / frames:.1f} and after: {1000 * t_read_after / frames:.1f} ms/frame)")
     report(f"{'extract':24}{ext_fps:8.2f}{1000 / ext_fps:10.1f}")
     report(f"{'extract time / read time':24}{ratio:8.2f}x")
     report("")
