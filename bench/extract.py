@@ -1,16 +1,20 @@
-"""Benchmark ``faceplate extract`` on a 1080p scene-linear EXR sequence, next to just reading it.
+"""Benchmark ``faceplate extract`` on scene-linear EXR sequences, next to just reading them.
 
-Makes ``--frames`` (default 12) 1920×1080 ACEScg half-float EXRs from skimage's astronaut (scaled
-2×, moving across the frame) in a temporary folder, then measures, in one run:
+Cases (``--cases``, default all): ``1080p`` (1920×1080, the astronaut scaled 2×, one face),
+``360p`` (640×360, one face) and ``360p-3`` (640×360, three faces: the astronaut, Grace Hopper and
+a mirrored astronaut). Each makes ``--frames`` (default 12) ACEScg half-float EXRs moving across the
+frame in a temporary folder, then measures, in one run:
 
-* reading the frames only (OpenImageIO, ``faceplate.plates.read_image``): frames per second;
-* ``faceplate extract`` on the same frames (in process, the same code path as the CLI): frames
-  per second, the ratio of the two, and the time per stage (read, colour, detect, landmarks,
-  align, write) from the extractor's own timers;
+* reading the frames only (OpenImageIO, ``faceplate.plates.read_image``), before and after the
+  extract (their mean is the reference: the load of a shared machine drifts): frames per second;
+* ``faceplate extract`` on the same frames (in process, the same code path as the CLI, ``--face
+  all``): frames per second, **extract time ÷ read time**, and the time per stage (read, colour,
+  detect, landmarks, identity, align, write) from the extractor's own timers, and the identity
+  model's time per described face;
 * each face model's ONNX time next to the TFLite reference runtime (``bench/face_models.py``'s
   ``run()``, when present).
 
-    .venv/bin/python bench/extract.py [--frames 12] [--threads 2] [--size 256]
+    .venv/bin/python bench/extract.py [--frames 12] [--threads 2] [--size 256] [--cases 1080p,360p,360p-3]
 
 Needs the face-model assets (``faceplate assets build``; ``$FACEPLATE_ASSETS`` honoured).
 """
@@ -28,38 +32,55 @@ import numpy as np
 
 import faceplate  # noqa: F401  (before onnxruntime: disables its telemetry)
 
-W, H = 1920, 1080
+CASES = {"1080p": (1920, 1080, 1), "360p": (640, 360, 1), "360p-3": (640, 360, 3)}
 
 
-def make_plate(folder: Path, frames: int) -> str:
+def make_plate(folder: Path, frames: int, w: int = 1920, h: int = 1080, faces: int = 1) -> str:
     import cv2
+    import matplotlib.cbook
     import skimage.data
 
     from faceplate.colour import ColourConfig
     from faceplate.plates import Image, write_image
 
+    cfg = ColourConfig()
     srgb = skimage.data.astronaut().astype(np.float32) / 255.0
-    lin = ColourConfig().convert(srgb, "sRGB Encoded Rec.709 (sRGB)", "ACEScg")
-    big = cv2.resize(lin, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    lin = cfg.convert(srgb, "sRGB Encoded Rec.709 (sRGB)", "ACEScg")
+    hop = cv2.cvtColor(cv2.imread(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))),
+                       cv2.COLOR_BGR2RGB)[:512].astype(np.float32) / 255.0
+    hop = cfg.convert(hop, "sRGB Encoded Rec.709 (sRGB)", "ACEScg")
+    k = h / 1080.0
+    if faces == 1:
+        side = int(1024 * k)
+        people = [(cv2.resize(lin, (side, side), interpolation=cv2.INTER_CUBIC), int(300 * k), int(30 * k))]
+    else:
+        side = int(w / 3)
+        people = [(cv2.resize(p, (side, side), interpolation=cv2.INTER_AREA), i * side, int(10 * k))
+                  for i, p in enumerate((lin, hop, np.ascontiguousarray(lin[:, ::-1])))]
     for i in range(frames):
-        canvas = np.full((H, W, 3), 0.18, np.float32)
-        x, y = 300 + 12 * i, 30 + 2 * i
-        canvas[y:y + 1024, x:x + 1024] = big[: H - y, : W - x]
+        canvas = np.full((h, w, 3), 0.18, np.float32)
+        for img, x0, y0 in people:
+            x, y = x0 + int(12 * k) * i // (3 if faces > 1 else 1), y0 + int(2 * k) * i
+            canvas[y:y + side, x:x + side] = img[: h - y, : w - x][: canvas[y:y + side, x:x + side].shape[0],
+                                                                   : canvas[y:y + side, x:x + side].shape[1]]
         write_image(folder / f"plate.{1001 + i:04d}.exr",
-                    Image(canvas, ("R", "G", "B"), (0, 0, W, H), (0, 0, W, H)), pixel_type="half")
+                    Image(canvas, ("R", "G", "B"), (0, 0, w, h), (0, 0, w, h)), pixel_type="half")
     return str(folder / "plate.####.exr")
 
 
-def bench(frames: int, size: int, report=print) -> dict:
+def bench(frames: int, size: int, report=print, case: str = "1080p") -> dict:
+    import json
+
     from faceplate.faces.detect import FaceDetector
     from faceplate.faces.extract import STAGES, ExtractSettings, extract
     from faceplate.faces.landmarks import Landmarker
     from faceplate.plates import Sequence, read_image
 
+    w, h, faces = CASES[case]
     with tempfile.TemporaryDirectory(prefix="faceplate-bench-") as tmp:
         tmp = Path(tmp)
         (tmp / "plate").mkdir()
-        pattern = make_plate(tmp / "plate", frames)
+        pattern = make_plate(tmp / "plate", frames, w, h, faces)
         seq = Sequence(pattern)
         rng = f"1001-{1000 + frames}"
         read_image(seq.path(1001))  # warm the file cache and OIIO
@@ -69,18 +90,27 @@ def bench(frames: int, size: int, report=print) -> dict:
         t_read = time.perf_counter() - t0
         det, lmk = FaceDetector(), Landmarker()  # model loading is not per-frame work
         t0 = time.perf_counter()
-        res = extract([pattern], tmp / "set", rng, ExtractSettings(size=size), detector=det, landmarker=lmk,
-                      progress=False)
+        res = extract([pattern], tmp / "set", rng, ExtractSettings(size=size, face="all"), detector=det,
+                      landmarker=lmk, progress=False)
         t_extract = time.perf_counter() - t0
-        assert res.written == frames, f"expected {frames} faces, wrote {res.written} (gaps {res.gaps})"
+        t0 = time.perf_counter()  # read again after: on a shared machine the load drifts during a run
+        for f in range(1001, 1001 + frames):
+            read_image(seq.path(f)).rgb()
+        t_read_after = time.perf_counter() - t0
+        t_read_before, t_read = t_read, (t_read + t_read_after) / 2
+        assert res.written == frames * faces, f"expected {frames * faces} faces, wrote {res.written} (gaps {res.gaps})"
         jitter = landmark_jitter(res.alignments)
+        doc = json.loads(Path(res.alignments).read_text())
+        described = sum(1 for fr in doc["frames"].values() for f in fr["faces"] if f.get("identity") is not None)
     read_fps, ext_fps = frames / t_read, frames / t_extract
-    report(f"faceplate extract, {frames} frames {W}x{H} ACEScg half EXR, crop {size}px, "
+    ratio = t_extract / t_read
+    report(f"faceplate extract [{case}], {frames} frames {w}x{h} ACEScg half EXR, {faces} face(s), crop {size}px, "
            f"{os.environ.get('OMP_NUM_THREADS', '?')} threads")
     report(f"{'':24}{'fps':>8}{'ms/frame':>10}")
-    report(f"{'read only':24}{read_fps:8.2f}{1000 / read_fps:10.1f}")
+    report(f"{'read only':24}{read_fps:8.2f}{1000 / read_fps:10.1f}   (mean of before: "
+           f"{1000 * t_read_before / frames:.1f} and after: {1000 * t_read_after / frames:.1f} ms/frame)")
     report(f"{'extract':24}{ext_fps:8.2f}{1000 / ext_fps:10.1f}")
-    report(f"{'ratio read/extract':24}{read_fps / ext_fps:8.2f}x")
+    report(f"{'extract time / read time':24}{ratio:8.2f}x")
     report("")
     report(f"{'stage':24}{'ms/frame':>10}{'share':>8}")
     total = sum(res.timings.values())
@@ -88,12 +118,15 @@ def bench(frames: int, size: int, report=print) -> dict:
         v = res.timings.get(s, 0.0)
         report(f"{s:24}{1000 * v / frames:10.1f}{100 * v / total if total else 0:7.1f}%")
     report(f"{'(sum of stages)':24}{1000 * total / frames:10.1f}")
+    id_ms = 1000 * res.timings.get("identity", 0.0) / described if described else float("nan")
+    report(f"identity descriptors: {described} face(s) described of {res.written}, {id_ms:.1f} ms per described face")
     report("")
     report("landmark jitter (RMS 2nd difference over frames, px; the plate moves at constant speed, so 0 is exact)")
     report(f"{'raw FaceMesh':24}{jitter[0]:8.3f}")
     report(f"{'smoothed':24}{jitter[1]:8.3f}   ratio {jitter[1] / jitter[0] if jitter[0] else float('nan'):.2f}")
-    return {"frames": frames, "read_fps": read_fps, "extract_fps": ext_fps, "ratio": read_fps / ext_fps,
-            "stages_ms": {s: 1000 * res.timings.get(s, 0.0) / frames for s in STAGES}}
+    report("")
+    return {"case": case, "frames": frames, "read_fps": read_fps, "extract_fps": ext_fps, "ratio": ratio,
+            "identity_ms_per_face": id_ms, "stages_ms": {s: 1000 * res.timings.get(s, 0.0) / frames for s in STAGES}}
 
 
 def landmark_jitter(alignments: Path) -> tuple[float, float]:
@@ -130,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=12)
     p.add_argument("--size", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--cases", default=",".join(CASES), help=f"comma list of {', '.join(CASES)}")
     p.add_argument("--no-models", action="store_true", help="skip the per-model ONNX vs TFLite table")
     a = p.parse_args(argv)
     for var in ("OMP_NUM_THREADS", "OPENCV_FOR_THREADS_NUM"):
@@ -137,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
 
     cv2.setNumThreads(a.threads)
-    bench(a.frames, a.size)
+    rows = [bench(a.frames, a.size, case=c.strip()) for c in a.cases.split(",") if c.strip()]
+    print("summary: extract time / read time: " + ", ".join(f"{r['case']} {r['ratio']:.2f}x" for r in rows))
     if not a.no_models:
         face_models(a.threads)
     return 0

@@ -10,6 +10,9 @@ build's verification inputs); the largest output difference against TFLite is pr
 
     .venv/bin/python bench/face_models.py [--threads 2] [--repeats 200]
 
+Then the per-face costs of extract's steps (``pipeline_costs``): FaceMesh with one pass and with the
+second pass from its own points, and the identity descriptor (dlib).
+
 ``run(report)`` is the entry point for other benchmarks (bench/extract.py): ``report`` is called
 with each line of the table, and the rows are returned as dicts.
 """
@@ -95,12 +98,45 @@ def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 
     return rows
 
 
+def pipeline_costs(report: Callable[[str], None] = print, repeats: int = 30) -> dict:
+    """Per-face costs of extract's landmark and identity steps on the astronaut: FaceMesh from a
+    detection (one pass), with the second pass from its own points (two passes), and the identity
+    descriptor (dlib ResNet, chip included)."""
+    import skimage.data
+
+    from faceplate.faces.detect import FaceDetector
+    from faceplate.faces.landmarks import Landmarker
+
+    img = np.ascontiguousarray(skimage.data.astronaut().astype(np.float32) / 255.0)
+    det = FaceDetector().detect(img)[0]
+    mesh = Landmarker()
+    fns = [lambda: mesh.from_detection(img, det), lambda: mesh.from_detection(img, det, refine=True)]
+    names = ["FaceMesh, one pass", "FaceMesh, two passes"]
+    try:
+        from faceplate.faces.identity import Embedder
+
+        emb = Embedder.load()
+        pts = mesh.from_detection(img, det, refine=True).points
+        fns.append(lambda: emb.embed(img, pts))
+        names.append("identity descriptor")
+    except ImportError as exc:
+        report(f"identity descriptor: not installed ({exc})")
+    times = _interleaved_ms(fns, repeats, warmup=3)
+    report(f"per-face costs, median of {repeats} runs (10th percentile)")
+    out = {}
+    for n, (med, p10) in zip(names, times):
+        report(f"{n:24s} {med:8.2f} ms  ({p10:.2f})")
+        out[n] = med
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=200)
     a = p.parse_args(argv)
     run(print, a.threads, a.repeats)
+    pipeline_costs(print)
     return 0
 
 

@@ -19,13 +19,13 @@ plugin_dir="$here/plugin"
 env_dir="${FACEPLATE_ENV:-$here/.venv}"
 python="${FACEPLATE_PYTHON:-python3}"
 torch_spec="${FACEPLATE_TORCH:-torch==2.13.0}"
-extras="train,assets"
+extras="train,assets,identity"
 action=install
 skip_pip=0
 register=1
 for arg in "$@"; do
   case "$arg" in
-    --dev) extras="train,assets,dev" ;;
+    --dev) extras="train,assets,identity,dev" ;;
     --check) action=check ;;
     --uninstall) action=uninstall ;;
     --print-studio-setup) action=studio ;;

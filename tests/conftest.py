@@ -3,6 +3,7 @@
 * ``astronaut`` (session): skimage's astronaut photo as float32 display sRGB in [0, 1] (``.srgb``)
   and converted by OCIO to scene-linear ACEScg (``.acescg``, the default plate space), plus the
   colour-space names to go with them.
+* ``hopper`` (session): matplotlib's Grace Hopper photo, the same two ways (a second identity).
 * ``face_assets`` (session): the face-model assets built once per test session (converted,
   optimised and verified against TFLite, a second or two) into a temporary folder, with
   ``$FACEPLATE_ASSETS`` pointing at it for the rest of the session. Request it in any test that
@@ -37,6 +38,22 @@ def astronaut() -> Photo:
     from faceplate.colour import ColourConfig
 
     srgb = skimage.data.astronaut().astype(np.float32) / 255.0
+    srgb.setflags(write=False)
+    lin = ColourConfig().convert(srgb, Photo.srgb_space, Photo.linear_space)
+    lin.setflags(write=False)
+    return Photo(srgb, lin)
+
+
+@pytest.fixture(scope="session")
+def hopper() -> Photo:
+    """matplotlib's Grace Hopper (the top 512×512 of 600×512): display sRGB [0, 1] and ACEScg (via OCIO)."""
+    import cv2
+    import matplotlib.cbook
+
+    from faceplate.colour import ColourConfig
+
+    path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    srgb = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)[:512].astype(np.float32) / 255.0
     srgb.setflags(write=False)
     lin = ColourConfig().convert(srgb, Photo.srgb_space, Photo.linear_space)
     lin.setflags(write=False)

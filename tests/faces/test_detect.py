@@ -145,7 +145,8 @@ def test_small_face_in_a_big_frame(face_assets, astronaut):
     dets = FaceDetector().detect(frame)
     assert len(dets) == 1
     expected = SHORT_BOX * 200 / 512 + [300, 600, 300, 600]
-    assert np.abs(dets[0].box - expected).max() < 6
+    # within 8 px of a 37 px face: the tiles' full-range boxes sit higher than the short-range box
+    assert np.abs(dets[0].box - expected).max() < 8
 
 
 def test_face_in_a_1080p_frame_is_found_at_plate_scale(face_assets, astronaut):

@@ -152,7 +152,7 @@ def test_bad_settings_are_named():
         RenderSettings.from_values({"colour_match": "magic"})
     with pytest.raises(InputError, match=r"--feather: expected >= 0.0, found -1.0"):
         RenderSettings.from_values({"feather": "-1"})
-    with pytest.raises(InputError, match=r"--face: expected 'selected', 'all', 'largest' or a track id"):
+    with pytest.raises(InputError, match=r"--face: expected 'selected', 'all', 'largest', a track id \(integer\) or like:"):
         RenderSettings.from_values({"face": "biggest"})
     with pytest.raises(InputError, match=r"unknown parameter\(s\) \['colour'\]"):
         RenderSettings.from_values({"colour": "x"})

@@ -116,3 +116,36 @@ def test_detection_gives_the_same_bits_in_chunks_frame_by_frame_and_through_the_
         assert (tmp_path / "chunks" / f"p.{f}.exr").read_bytes() == ref, f
         assert (tmp_path / "svc" / f"p.{f}.exr").read_bytes() == ref, f
     assert read_image(tmp_path / "all" / f"p.{FIRST + 2}.exr").channels_array(["mask.Y"]).max() == 1.0
+
+
+def test_render_face_like_replaces_only_the_referenced_person(model_dir, face_assets, astronaut, hopper, tmp_path, capsys):
+    """Two people side by side (astronaut left, Grace Hopper right): --face like:PHOTO puts the matte
+    on the referenced person only, when detecting and from extract's alignments (its persons)."""
+    import cv2
+
+    from faceplate.faces.preview import write_png
+    from faceplate.plates import Image, write_image
+
+    d = tmp_path / "two"
+    d.mkdir()
+    for f in (1, 2):
+        px = np.concatenate([cv2.resize(np.asarray(p.acescg), (384, 384), interpolation=cv2.INTER_AREA)
+                             for p in (astronaut, hopper)], axis=1)
+        px = np.roll(px, 3 * f, axis=1)
+        write_image(d / f"two.{f:04d}.exr", Image(px, ("R", "G", "B"), (0, 0, 768, 384), (0, 0, 768, 384)),
+                    pixel_type="half")
+    ref = write_png(d / "ref.png", np.round(cv2.resize(np.asarray(hopper.srgb)[:, ::-1], (256, 256)) * 255).astype(np.uint8))
+    plate = str(d / "two.####.exr")
+    assert main(["extract", plate, "--out", str(d / "set"), "--size", "64", "--face", "all", "--quiet"]) == 0
+    for extra in ([], ["--alignments", str(d / "set" / "alignments.json")]):
+        out = tmp_path / f"like{len(extra)}.####.exr"
+        assert main(["render", plate, "--model", str(model_dir / "invert.onnx"), "--out", str(out), "--device", "cpu",
+                     "--face", f"like:{ref}", *extra]) == 0
+        for f in (1, 2):
+            mask = read_image(str(out).replace("####", f"{f:04d}")).channels_array(["mask.Y"])[..., 0]
+            assert mask[:, 384:].sum() > 500 and mask[:, :384].max() == 0.0, extra
+    blank = write_png(d / "blank.png", np.full((64, 64, 3), 128, np.uint8))
+    rc = main(["render", plate, "--model", str(model_dir / "invert.onnx"), "--out", str(tmp_path / "b.####.exr"),
+               "--device", "cpu", "--face", f"like:{blank}"])
+    assert rc == 2 and f"reference photo {blank}: no face found" in capsys.readouterr().err
+    assert not list(tmp_path.glob("b.*.exr"))

@@ -19,8 +19,12 @@ def add_parser(sub) -> None:
                     "the crop encoding, masks, PNG previews, faceset.json and alignments.json. A frame with no "
                     "face is a warning and a recorded gap. Rerunning with the same settings resumes.",
     )
-    p.add_argument("plate", nargs="+", metavar="PLATE", help="sequence pattern, or one or more still image files")
-    p.add_argument("--frames", default=None, help="frame range, e.g. 1001-1100 or 1001-1100x2 (default: all on disk)")
+    p.add_argument("plate", nargs="+", metavar="PLATE",
+                   help="sequence pattern, one or more still image files, or a movie (mp4/mov/mkv: frames numbered "
+                        "from 0; declare --colour-space)")
+    p.add_argument("--frames", default=None, help="frame range, e.g. 1001-1100 or 1001-1100x2 (default: all on disk, "
+                                                  "or every frame of a movie)")
+    p.add_argument("--every", type=int, default=1, metavar="N", help="keep every N-th frame of the range (default: 1)")
     p.add_argument("--out", required=True, help="face set folder to write")
     p.add_argument("--ocio", default=None, help="OCIO config (default: $OCIO, else the built-in ACES studio config)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -40,11 +44,11 @@ def run(args: argparse.Namespace) -> int:
     if args.cluster:
         return _run_on_cluster(args, settings)
     res = extract(args.plate, args.out, frames=args.frames, settings=settings, ocio=args.ocio,
-                  progress=not args.quiet)
+                  progress=not args.quiet, every=args.every)
     t = res.timings
     total = sum(t.values())
-    log.info("%d face(s) written, %d already there, %d frame(s), %d gap(s) -> %s%s", res.written, res.skipped,
-             len(res.frames), len(res.gaps), res.faceset.root,
+    log.info("%d face(s) written, %d already there, %d frame(s), %d gap(s), %d cut(s) -> %s%s", res.written,
+             res.skipped, len(res.frames), len(res.gaps), len(res.cuts or []), res.faceset.root,
              f"; contact sheet {res.contact_sheet}" if res.contact_sheet else "")
     if total > 0:
         log.debug("time per stage: " + ", ".join(f"{k} {v:.2f}s" for k, v in t.items()))

@@ -83,9 +83,15 @@ def run_report(args: argparse.Namespace) -> int:
             raise InputError(f"--selection {args.selection}: expected a selection of {fs.root}, found one of {sel.root}")
         kept, info = {f.id for f in sel.faces}, _selection_info(Path(args.selection))
     dedupe = DEFAULT_DEDUPE if args.dedupe is None else args.dedupe
-    a = measure_faceset(fs, dedupe=dedupe)
-    b = measure_faceset(load_for_training(args.against), dedupe=dedupe) if args.against else None
+    a = measure_faceset(fs, dedupe=dedupe, identity=True)
+    b = measure_faceset(load_for_training(args.against), dedupe=dedupe, identity=True) if args.against else None
     doc = write_report(a, args.out, b, sort=args.sort, kept=kept, selection=info, cell=args.cell)
+    for label, sm in (("A", a), ("B", b)):
+        ident = sm.summary.get("identity") if sm is not None else None
+        if ident and ident.get("mixed"):
+            log.warning("face set %s (%s) holds more than one person: identity clusters of sizes %s; faces outside "
+                        "the main person: %s (see identity_cluster in the report)", sm.faceset.root, label,
+                        ident["cluster_sizes"], ", ".join(ident["outlier_ids"][:10]))
     missing = doc["coverage"]["a_faces_in_missing_cells"]
     log.info("report %s: %d face(s) of A%s%s in %.1fs", args.out, len(a.rows),
              f", {len(b.rows)} of B, {missing} A face(s) in poses B lacks" if b else "",

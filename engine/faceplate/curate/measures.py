@@ -17,6 +17,8 @@ score              detection/landmark confidence recorded by extract            
 presence           FaceMesh face presence (``extra["presence"]``; None when not recorded)  0..1
 jitter             RMS of landmark second differences against the previous and next        % of size
                    frames of the same source and track (None without both neighbours)
+identity_distance  face-descriptor distance to the set's main person (identity_cluster:    distance
+                   its cluster, 0 = main person; :mod:`faceplate.curate.identity`)
 dup_cluster        near-duplicate cluster (16×16 normalised luminance thumbnails closer    index
                    than ``dedupe`` in :func:`duplicate_clusters`); dup_count its size
 =================  =====================================================================  ==========
@@ -58,6 +60,7 @@ MEASURES = {
     "crop_scale": "crop px per plate px",
     "score": "detection/landmark confidence recorded by extract",
     "presence": "FaceMesh face-presence confidence",
+    "identity_distance": "face-descriptor distance to the set's main person (above 0.6: someone else)",
     "jitter": "% of face size, lower is steadier",
     "dup_count": "faces in the near-duplicate cluster",
     "frame": "frame number",
@@ -249,8 +252,10 @@ def jitter(faces: list[FaceRecord], plate_points: list[np.ndarray], sizes: list[
     return out
 
 
-def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: float = DEFAULT_DEDUPE) -> SetMeasures:
-    """Read every face of ``fs`` once and compute all measures (see the module table)."""
+def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: float = DEFAULT_DEDUPE,
+                    identity: bool = False) -> SetMeasures:
+    """Read every face of ``fs`` once and compute all measures (see the module table); ``identity``:
+    also the identity clusters (:mod:`faceplate.curate.identity`)."""
     config = config or ColourConfig.from_env(fs.ocio_config or None)
     weights = luminance_weights(fs.crop_encoding.primaries, config)
     display: dict[str, bool] = {}
@@ -303,7 +308,17 @@ def measure_faceset(fs: FaceSet, config: ColourConfig | None = None, dedupe: flo
         row["jitter"] = jit[i]
         row["dup_cluster"] = int(labels[i])
         row["dup_count"] = int(counts[labels[i]])
+    if identity:
+        from faceplate.curate.identity import identity_measures
+
+        id_rows, id_summary = identity_measures(fs, config)
+    else:
+        id_rows = [{"identity_cluster": None, "identity_distance": None} for _ in rows]
+        id_summary = {"available": False, "reason": "not asked", "mixed": None}
+    for row, extra in zip(rows, id_rows):
+        row.update(extra)
     summary = {
+        "identity": id_summary,
         "faceset": str(fs.root),
         "faces": len(rows),
         "plate_colour_space": fs.plate_colour_space,

@@ -114,6 +114,17 @@ def contact_sheets(sm: SetMeasures, kept: set[str] | None, sort: str, out_dir: P
     return paths
 
 
+def _identity_line(ident: dict[str, Any] | None) -> str:
+    if not ident or not ident.get("available"):
+        return f"- identities: not checked ({(ident or {}).get('reason', 'no descriptors')})"
+    line = (f"- identities: {ident['clusters']} cluster(s) of sizes {ident['cluster_sizes']}; "
+            f"{ident['outliers']} face(s) outside the main person")
+    if ident["mixed"]:
+        line += (" -- MIXED: this set holds more than one person (training would blend them); faces outside "
+                 f"the main person: {', '.join(ident['outlier_ids'][:10])}")
+    return line
+
+
 def _summary_md(doc: dict[str, Any]) -> str:
     lines = ["# Face-set curation report", ""]
     for label, s in doc["sets"].items():
@@ -127,6 +138,7 @@ def _summary_md(doc: dict[str, Any]) -> str:
             f"- linear values seen ({s['linear_space']}): {lo:.4g} .. {hi:.4g}; median face luminance {s['luminance_median']}",
             f"- near-duplicate clusters (distance <= {s['dedupe_threshold']}): {s['duplicate_clusters']} "
             f"holding {s['faces_in_duplicate_clusters']} faces",
+            _identity_line(s.get("identity")),
             "",
         ]
     chk = doc.get("colour_check")

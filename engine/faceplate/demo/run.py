@@ -53,8 +53,15 @@ def run_demo(s: DemoSettings) -> dict:
     shot = _frames(plate_mod.FIRST_FRAME, s.frames)
     size = ["--size", str(s.resolution)]
 
+    bars: dict = {}
+
     def progress(i: int, n: int) -> None:
-        print(f"\r[demo]   plate frame {i}/{n}", end="" if i < n else "\n", file=sys.stderr, flush=True)
+        from faceplate.progress import bar
+
+        b = bars.setdefault("plate", bar("[demo]   plate", n))
+        b.step()
+        if i >= n:
+            b.close()
 
     log.run("plate", f"making the plate ({s.frames} frames, 1920x1080 ACEScg half EXR)",
             lambda: {"plate": plate_seq.pattern} if plate_mod.make_plate(out / "plate", s.frames, config, SPACE,

@@ -13,7 +13,7 @@ Face ids are ``f<frame>_<face index>`` (``f001001_0``). Landmarks in records are
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +74,8 @@ class FaceSet:
             "crop_encoding": self.crop_encoding.to_dict(),
             "ocio_config": self.ocio_config,
             "meta": self.meta,
-            "faces": [asdict(f) for f in self.faces],
+            # shallow: the JSON writer reads the records' lists, no deep copy needed (asdict copied them)
+            "faces": [{k.name: getattr(f, k.name) for k in fields(f)} for f in self.faces],
         }
 
     def save(self) -> None:

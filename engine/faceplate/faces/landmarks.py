@@ -175,8 +175,20 @@ class Landmarker:
         z = mesh[:, 2] * (side / CROP_SIZE)
         return FaceLandmarks(np.column_stack([xy, z]), presence, m)
 
-    def from_detection(self, proxy: np.ndarray, det) -> FaceLandmarks:
-        """Landmarks of the face of ``det`` (a :class:`~faceplate.faces.detect.Detection`)."""
+    def from_detection(self, proxy: np.ndarray, det, refine: bool = False, presence_min: float = 0.5) -> FaceLandmarks:
+        """Landmarks of the face of ``det`` (a :class:`~faceplate.faces.detect.Detection`).
+
+        ``refine``: run FaceMesh a second time on the region of its own first-pass points (level eyes
+        and a tight box even where the detector's eye keypoints were off, e.g. a rolled face); the
+        second pass is kept when its presence is at least ``presence_min``.
+        """
+        first = self._from_detection(proxy, det)
+        if not refine or first.presence < presence_min:
+            return first
+        second = self.from_points(proxy, first.points)
+        return second if second.presence >= presence_min else first
+
+    def _from_detection(self, proxy: np.ndarray, det) -> FaceLandmarks:
         box = np.asarray(det.box, np.float64)
         kps = np.asarray(det.keypoints, np.float64)
         if box.shape != (4,) or kps.shape != (6, 2) or not (np.all(np.isfinite(box)) and np.all(np.isfinite(kps))):

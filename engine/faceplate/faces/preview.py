@@ -30,7 +30,8 @@ def write_png(path: Path | str, rgb8: np.ndarray) -> Path:
     """Write an RGB uint8 image as PNG atomically."""
     import cv2
 
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    # level 1: ~5× faster than 6 for ~5% more bytes (previews are written per face)
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
     if not ok:
         raise OutputError(f"preview {path}: PNG encoding failed")
     write_bytes_atomic(path, buf.tobytes(), "preview")

@@ -32,6 +32,10 @@ class FaceObs:
     track: int = -1
     source: str = "detect"  # "detect" | "track"
     raw_points: np.ndarray | None = field(default=None, repr=False)
+    shot: int = 0  # index of the shot (between hard cuts) the frame belongs to
+    embedding: np.ndarray | None = field(default=None, repr=False)  # identity descriptor, when computed
+    person: int = -1  # identity cluster over the sequence (-1: unknown)
+    age: int = 0  # frames this face has been followed (analysis only)
 
     @property
     def size(self) -> float:

@@ -24,6 +24,8 @@ class ShotFace:
     track: int = 0
     score: float = 1.0
     selected: bool = True  # chosen by 'faceplate extract --face' (what the model was trained on)
+    person: int = -1  # identity cluster recorded by extract (-1: unknown)
+    embedding: np.ndarray | None = None  # identity descriptor recorded by extract, when any
 
     @property
     def area(self) -> float:
@@ -41,8 +43,10 @@ def _face_from_doc(f: dict[str, Any], where: str) -> ShotFace:
     if pts.shape[1] == 2:
         pts = np.hstack([pts, np.zeros((468, 1))])
     track = f.get("track", f.get("track_id", 0))
+    emb = f.get("identity")
     return ShotFace(points=pts, track=int(track if track is not None else 0), score=float(f.get("score", 1.0)),
-                    selected=bool(f.get("selected", True)))
+                    selected=bool(f.get("selected", True)), person=int(f.get("person", -1)),
+                    embedding=np.asarray(emb, np.float64) if emb is not None else None)
 
 
 def load_alignments(path: Path | str) -> dict[int, list[ShotFace]]:
@@ -98,7 +102,7 @@ def select(faces: list[ShotFace], settings: RenderSettings) -> list[ShotFace]:
     if not faces:
         return []
     choice = settings.face.strip().lower()
-    if choice == "selected":
+    if choice == "selected" or choice.startswith("like:"):  # like: marked by faceplate.render.identity
         return sorted((f for f in faces if f.selected), key=lambda f: f.track)
     if choice == "largest":
         return [max(faces, key=lambda f: (f.area, -f.track))]
@@ -110,7 +114,8 @@ def select(faces: list[ShotFace], settings: RenderSettings) -> list[ShotFace]:
 
 class FaceFinder:
     """Detection + landmarks per frame (face-model assets), cached by frame identity, then tracking and
-    look-ahead smoothing over a window of neighbouring frames.
+    look-ahead smoothing over a window of neighbouring frames, never across a hard cut
+    (:mod:`faceplate.faces.shots`).
 
     Smoothing a frame uses the ``smoothing`` frames on each side that exist on disk, whatever range is
     being rendered, so a shot rendered in chunks (farm), frame by frame (the service) or in one go
@@ -126,7 +131,8 @@ class FaceFinder:
         self._lock = threading.Lock()
         self.max_cached = max_cached
 
-    def _raw(self, key: Any, read_proxy, frame: int) -> list[np.ndarray]:
+    def _raw(self, key: Any, read_proxy, frame: int):
+        """(landmarks of each face, cut-test signature) of one frame, cached."""
         with self._lock:
             hit = self._cache.get(key)
             if hit is not None:
@@ -139,14 +145,18 @@ class FaceFinder:
             proxy, (ox, oy) = read_proxy(frame)
             pts_list = []
             for det in self._detector.detect(proxy):
-                p = np.asarray(self._landmarker.from_detection(proxy, det).points, np.float64).copy()
+                p = np.asarray(self._landmarker.from_detection(proxy, det, refine=True).points, np.float64).copy()
                 p[:, 0] += ox
                 p[:, 1] += oy
                 pts_list.append(p)
+            from faceplate.faces.shots import signature
+
+            # the cut test's thresholds are in stops of linear light: undo the proxy's display encoding
+            sig = signature(np.power(np.clip(np.asarray(proxy, np.float32), 0.0, 1.0), 2.2))
             while len(self._cache) >= self.max_cached:
                 del self._cache[next(iter(self._cache))]
-            self._cache[key] = pts_list
-            return pts_list
+            self._cache[key] = (pts_list, sig)
+            return pts_list, sig
 
     def faces(self, read_proxy, frames: Iterable[int], settings: RenderSettings,
               on_disk: Iterable[int] | None = None, key=None) -> dict[int, list[ShotFace]]:
@@ -160,8 +170,19 @@ class FaceFinder:
         avail = set(on_disk) if on_disk is not None else set(frames)
         needed = sorted({g for f in frames for g in range(f - half, f + half + 1) if g in avail} | set(frames))
         key = key or (lambda f: f)
-        per_frame = {g: self._raw(key(g), read_proxy, g) for g in needed}
-        tracks = trackmod.smooth_tracks(trackmod.link_tracks(per_frame), strength=settings.smoothing)
+        from faceplate.faces.shots import is_cut
+
+        raw = {g: self._raw(key(g), read_proxy, g) for g in needed}
+        # shots: a hard cut between consecutive frames starts a new one; no track crosses a cut
+        segments: list[dict[int, list[np.ndarray]]] = []
+        prev = None
+        for g in needed:
+            if prev is None or g != prev + 1 or is_cut(raw[prev][1], raw[g][1]):
+                segments.append({})
+            segments[-1][g] = raw[g][0]
+            prev = g
+        tracks = [t for seg in segments
+                  for t in trackmod.smooth_tracks(trackmod.link_tracks(seg), strength=settings.smoothing)]
         out: dict[int, list[ShotFace]] = {f: [] for f in frames}
         for tid, tr in enumerate(tracks):
             for frame, pts in tr.items():

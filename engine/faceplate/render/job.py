@@ -97,13 +97,29 @@ def detect_shot_faces(finder: FaceFinder, seq: Sequence, frames: list[int], sett
 
 
 def shot_faces(job: ShotRender, seq: Sequence, frames: list[int], config: ColourConfig) -> dict[int, list[ShotFace]]:
-    """Faces per frame: from the alignments file, else detected and tracked."""
+    """Faces per frame: from the alignments file, else detected and tracked; ``--face like:`` marks
+    the referenced person's (:mod:`faceplate.render.identity`)."""
     if job.alignments:
-        return faces_for_frames(job.alignments, frames)
-    return detect_shot_faces(FaceFinder(), seq, frames, job.settings, config)
+        faces = faces_for_frames(job.alignments, frames)
+    else:
+        faces = detect_shot_faces(FaceFinder(), seq, frames, job.settings, config)
+    if job.settings.like_paths:
+        from faceplate.render.identity import mark_like
+
+        space = config.resolve(job.settings.colour_space, "--colour-space")
+
+        def read_proxy(frame: int):
+            img = read_image(seq.path(frame), frame)
+            return config.to_proxy(img.rgb(), space), (img.data_window[0], img.data_window[1])
+
+        mark_like(faces, job.settings, read_proxy, config)
+    return faces
 
 
 def _plan(job: ShotRender, report: RenderReport) -> tuple[Sequence, list[int]]:
+    from faceplate.plates.movie import refuse_movie
+
+    refuse_movie(job.plate, "render")  # plates stay image sequences
     seq = Sequence(job.plate)
     frames = job.frames if job.frames is not None else seq.default_range()
     seq.check_frames(frames)
@@ -191,6 +207,11 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
             on_written(f, passes.faces)
         return f
 
+    import sys
+
+    from faceplate.progress import bar
+
+    pbar = bar("render", len(todo), sys.stderr.isatty())  # a terminal only: farm logs stay line-based
     slots = threading.Semaphore(2 * max(1, job.workers))
     pending: list[Future] = []
     rt = threading.Thread(target=reader, name="faceplate-reader", daemon=True)
@@ -209,7 +230,7 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
                         report.no_face.append(f)
                     slots.acquire()
                     fut = pool.submit(write, f, img, passes)
-                    fut.add_done_callback(lambda _f: slots.release())
+                    fut.add_done_callback(lambda _f: (slots.release(), pbar.step()))
                     pending.append(fut)
                     done = [p for p in pending if p.done()]
                     for p in done:
@@ -225,6 +246,7 @@ def _render_in_process(job: ShotRender, seq: Sequence, todo: list[int], faces: d
     finally:
         stop.set()
         rt.join(timeout=30)
+        pbar.close()
 
 
 def _render_via_service(job: ShotRender, seq: Sequence, todo: list[int], report: RenderReport,
@@ -232,9 +254,13 @@ def _render_via_service(job: ShotRender, seq: Sequence, todo: list[int], report:
     from faceplate import client
 
     faces_doc: dict[int, list] = {}
+    if job.alignments and job.settings.like_paths:
+        raise InputError(f"--face {job.settings.face}: with --service, pick the person without --alignments "
+                         "(faces are then matched here and sent to the service), or render in process")
     if not job.alignments:
         faces = shot_faces(job, seq, todo, config)
-        faces_doc = {f: [fc.points.tolist() for fc in faces[f]] for f in todo}
+        faces_doc = {f: [fc.points.tolist() for fc in faces[f] if fc.selected or not job.settings.like_paths]
+                     for f in todo}
     settings = job.settings.to_dict()
 
     def one(f: int) -> tuple[int, int]:

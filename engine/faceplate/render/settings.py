@@ -27,7 +27,8 @@ RENDER_PARAMS: tuple[Param, ...] = (
     Param("model", "file", "", "Model", "swap model exported by 'faceplate export' (.onnx)"),
     Param("face", "string", "selected", "Face",
           "which faces to replace: 'selected' (the faces 'faceplate extract' selected; every face when "
-          "detecting), 'all', 'largest', or a track id from the alignments (e.g. 0)"),
+          "detecting), 'all', 'largest', a track id from the alignments (e.g. 0), or like:PHOTO[,PHOTO...] "
+          "(the person in these reference photos, by face identity)"),
     Param("colour_match", "choice", "reinhard", "Colour match",
           "match the new face's colour to the plate inside the matte, in linear light: none, meanstd "
           "(per channel), reinhard (Oklab mean/std), histogram (per channel)", choices=COLOUR_MATCH_MODES),
@@ -100,9 +101,12 @@ class RenderSettings:
 
     def __post_init__(self) -> None:
         f = self.face.strip().lower()
-        if f not in ("selected", "all", "largest") and not f.lstrip("-").isdigit():
-            raise InputError(f"--face: expected 'selected', 'all', 'largest' or a track id (integer), "
-                             f"found {self.face!r}")
+        if f.startswith("like:"):
+            if not self.like_paths:
+                raise InputError(f"--face: expected like:PHOTO[,PHOTO...] (reference photos), found {self.face!r}")
+        elif f not in ("selected", "all", "largest") and not f.lstrip("-").isdigit():
+            raise InputError(f"--face: expected 'selected', 'all', 'largest', a track id (integer) or "
+                             f"like:PHOTO[,PHOTO...], found {self.face!r}")
 
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> "RenderSettings":
@@ -124,7 +128,15 @@ class RenderSettings:
     @property
     def track_id(self) -> int | None:
         f = self.face.strip().lower()
-        return None if f in ("selected", "all", "largest") else int(f)
+        return None if f in ("selected", "all", "largest") or f.startswith("like:") else int(f)
+
+    @property
+    def like_paths(self) -> tuple[str, ...]:
+        """The reference photos of ``--face like:P1,P2`` (empty for the other choices)."""
+        f = self.face.strip()
+        if not f.lower().startswith("like:"):
+            return ()
+        return tuple(p.strip() for p in f[5:].split(",") if p.strip())
 
 
 def params_json() -> str:

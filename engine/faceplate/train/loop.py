@@ -141,31 +141,26 @@ def _fmt_time(s: float) -> str:
 
 
 class Progress:
-    """One status line on stderr (rewritten in place on a terminal)."""
+    """The training bar (:mod:`faceplate.progress`): step, losses, samples/s and ETA on stderr."""
 
     def __init__(self, total: int, max_time: float, enabled: bool) -> None:
-        self.total, self.max_time, self.enabled = total, max_time, enabled
-        self.tty = sys.stderr.isatty()
+        from faceplate.progress import bar
+
+        self.total, self.max_time = total, max_time
+        self._bar = bar("train", total, enabled, unit="step")
+        self._last = 0
 
     def update(self, step: int, losses: dict[str, float], sps: float, elapsed: float, steps_done: int) -> None:
-        if not self.enabled:
-            return
         eta = (self.total - step) * elapsed / max(1, steps_done)
         if self.max_time:
             eta = min(eta, self.max_time - elapsed)
-        width = 20
-        filled = int(width * step / max(1, self.total))
-        bar = "#" * filled + "-" * (width - filled)
         terms = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
-        line = f"[{bar}] step {step}/{self.total} | {terms} | {sps:.1f} samples/s | ETA {_fmt_time(eta)}"
-        if self.tty:
-            print("\r" + line + "\x1b[K", end="", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        self._bar.set(f"step {step}/{self.total} | {terms} | {sps:.1f} samples/s | ETA {_fmt_time(eta)}")
+        self._bar.step(step - self._last)
+        self._last = step
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            print(file=sys.stderr, flush=True)
+        self._bar.close()
 
 
 def _tensorboard(run_dir: Path, enabled: bool):

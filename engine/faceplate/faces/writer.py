@@ -1,0 +1,172 @@
+"""Pass 2 of ``faceplate extract``: the chosen faces written as a face set.
+
+Per face: the float crop in the crop encoding, the masks (face, eyes, mouth) and a PNG preview, each
+written atomically; then ``faceset.json`` and the contact sheet. The crop's pixels outside the image
+(a face cut by the frame edge) are not face: every mask is zero there (:func:`inside_mask`), so the
+training loss, which weights pixels by the face mask, ignores them; the record keeps the fraction
+outside (``outside``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from faceplate.faces.alignments import _r, face_id
+
+
+def inside_mask(m: np.ndarray, size: int, data_window) -> np.ndarray:
+    """size×size float32: 1 where the crop pixel's centre lies inside the image's data window
+    (x, y, w, h in plate pixels), 0 outside, eroded by one crop pixel (resampling there mixes in
+    replicated edge pixels)."""
+    import cv2
+
+    from faceplate.faces import align
+
+    x0, y0, w, h = (float(v) for v in data_window)
+    corners = align.transform_points(np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64),
+                                     align.invert(m))
+    if (corners[:, 0].min() >= x0 + 1 and corners[:, 1].min() >= y0 + 1 and corners[:, 0].max() <= x0 + w - 1
+            and corners[:, 1].max() <= y0 + h - 1):
+        return np.ones((size, size), np.float32)  # the whole crop lies inside the image
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    pts = align.transform_points(np.stack([xs.ravel(), ys.ravel()], 1), align.invert(m))
+    ok = (pts[:, 0] >= x0) & (pts[:, 0] <= x0 + w) & (pts[:, 1] >= y0) & (pts[:, 1] <= y0 + h)
+    inside = ok.reshape(size, size).astype(np.uint8)
+    if inside.all():
+        return inside.astype(np.float32)
+    return cv2.erode(inside, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE).astype(np.float32)
+
+
+def _inside_cache(m: np.ndarray, size: int, off, shape) -> bool:
+    """Whether the crop's footprint lies inside the cached region (no border replication needed)."""
+    from faceplate.faces import align
+
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    p = align.transform_points(corners, align.invert(m)) - np.asarray(off, np.float64)
+    return bool(p[:, 0].min() >= 2 and p[:, 1].min() >= 2 and p[:, 0].max() <= shape[1] - 2 and p[:, 1].max() <= shape[0] - 2)
+
+
+def write_faces(out: Path, source, space: str, enc, config, s, analysis, selected: dict, gaps: list, meta: dict,
+                timer, progress: bool):
+    """Write the selected faces; returns (written, skipped, FaceSet, contact sheet path or None)."""
+    from faceplate.faces import align, masks
+    from faceplate.faces.analyse import proxies
+    from faceplate.faces.faceset import FaceRecord, FaceSet, MASK_CHANNELS
+    from faceplate.faces.preview import to_uint8, write_png
+    from faceplate.faces.source import read_frame
+    from faceplate.plates import Image, write_image
+    from faceplate.progress import bar as progress_bar
+
+    obs_by_frame, infos, cache = analysis.obs_by_frame, analysis.infos, analysis.cache
+    records: list[FaceRecord] = []
+    written = skipped = 0
+    pbar = progress_bar("extract: write  ", len(source.files), progress)
+    pending: list[tuple[Path, np.ndarray]] = []  # previews, converted in batches (one OCIO call each)
+
+    def flush() -> None:
+        t0 = time.perf_counter()
+        for (path, _), px in zip(pending, proxies(config, space, [c for _, c in pending])):
+            write_png(path, to_uint8(px))
+        pending.clear()
+        timer.add("write", t0)
+
+    by_frame: dict[int, list] = {}
+    for (f, k), o in selected.items():
+        by_frame.setdefault(f, []).append((k, o))
+    for frame in source.files:
+        todo = sorted(by_frame.get(frame, []), key=lambda ko: ko[0])
+        full = None
+        for k, o in todo:
+            fid = face_id(frame, k)
+            paths = {"image": f"faces/{fid}.exr", "mask": f"masks/{fid}.exr", "preview": f"previews/{fid}.png"}
+            t = time.perf_counter()
+            m = align.crop_matrix(o.points, s.size, s.coverage, s.centering)
+            crop_pts = align.transform_points(o.points[:, :2], m)
+            inside = inside_mask(m, s.size, infos[frame].data_window)
+            origin = source.origin(frame)
+            extra = {"track": int(k), "shot": int(o.shot), "person": int(o.person), "preview": paths["preview"],
+                     "file": infos[frame].path, "presence": round(float(o.presence), 6),
+                     "outside": round(float(1.0 - inside.mean()), 6),
+                     "identity": _r(o.embedding, 6) if o.embedding is not None else None}
+            records.append(FaceRecord(
+                id=fid, frame=int(frame), face=int(k), source=origin, image=paths["image"], mask=paths["mask"],
+                landmarks=_r(crop_pts), transform=_r(m, 8), box=_r(o.box), score=round(float(o.score), 6),
+                extra=extra))
+            if all((out / p).exists() for p in paths.values()):
+                skipped += 1
+                continue
+            idx = next((i for i, x in enumerate(obs_by_frame[frame]) if x is o), None)
+            hit = cache.get((frame, idx)) if idx is not None else None
+            if hit is not None and not _inside_cache(m, s.size, hit[1], hit[0].shape[:2]):
+                hit = None  # the smoothed crop left the cached region: read the frame again
+            src_px, off = hit if hit is not None else (None, None)
+            if hit is None:
+                if full is None:
+                    t = time.perf_counter()
+                    img, rgb = read_frame(source, frame)
+                    full = (rgb, tuple(img.data_window[:2]))
+                    t = timer.add("read", t)
+                src_px, off = full
+            crop = align.warp_to_crop(src_px, m, s.size, offset=off)
+            code = enc.encode(crop, space, config)
+            ms = masks.landmark_masks(crop_pts, s.size, s.mask)
+            t = timer.add("align", t)
+            fmeta = {"faceplate:frame": int(frame), "faceplate:source": origin,
+                     "faceplate:transform": json.dumps(_r(m, 8)), "faceplate:crop_encoding": json.dumps(enc.to_dict())}
+            win = (0, 0, s.size, s.size)
+            mask_px = np.stack([ms[c] * inside for c in MASK_CHANNELS], -1).astype(np.float32)
+            write_image(out / paths["mask"], Image(mask_px, MASK_CHANNELS, win, win), pixel_type="float", metadata=fmeta)
+            write_image(out / paths["image"], Image(code.astype(np.float32), ("R", "G", "B"), win, win),
+                        pixel_type="float", metadata=fmeta)
+            timer.add("write", t)
+            pending.append((out / paths["preview"], crop))
+            if len(pending) >= 32:
+                flush()
+            written += 1
+        pbar.step()
+    flush()
+    pbar.close()
+    fs = FaceSet(root=out, resolution=s.size, coverage=float(s.coverage), centering=s.centering,
+                 plate_colour_space=space, crop_encoding=enc, ocio_config=config.config, faces=records,
+                 meta={"tool": "faceplate extract", "source": source.label, "frames": [int(f) for f in source.files],
+                       "mask": s.mask, "face": s.face, "gaps": gaps, "alignments": "alignments.json",
+                       # the alignment template travels to the model's manifest (render checks it)
+                       "template": np.round(np.asarray(align.TEMPLATE, np.float64), 6).tolist(), **meta})
+    fs.save()
+    sheet_path = None
+    if s.preview:
+        t = time.perf_counter()
+        sheet_path = write_sheet(out, source, obs_by_frame, selected, analysis.tiles, analysis.cuts, config, space)
+        timer.add("write", t)
+    return written, skipped, fs, sheet_path
+
+
+def write_sheet(out: Path, source, obs_by_frame, selected, tiles, cuts, config, space) -> Path:
+    """contact_sheet.png: sampled frames with landmarks; each tile labelled with its shot, and
+    ``CUT`` on the first sampled frame after a hard cut."""
+    from faceplate.faces.preview import SheetTile, contact_sheet, sample_frames, thumbnail, write_png
+    from faceplate.faces.shots import shot_of
+    from faceplate.faces.source import read_frame
+
+    frames = list(source.files)
+    wanted = sorted(sample_frames(frames) | {int(c) for c in cuts if c in source.files})
+    shot = shot_of(frames, cuts)
+    for f in wanted:
+        if f not in tiles:  # resumed run, or a cut frame: make the thumbnail again
+            img, rgb = read_frame(source, f)
+            thumb, scale = thumbnail(config.to_proxy(rgb, space), img.data_window[:2])
+            tiles[f] = SheetTile(f"{f}", thumb, scale, tuple(img.data_window[:2]))
+    seen_shot: set[int] = set()
+    for f in wanted:
+        label = f"{f}  shot {shot[f]}"
+        if cuts and shot[f] not in seen_shot and shot[f] > 0:
+            label += "  CUT"
+        seen_shot.add(shot[f])
+        tiles[f].label = label
+        tiles[f].faces = [{"points": o.points, "selected": (f, o.track) in selected, "track": o.track}
+                          for o in obs_by_frame[f]]
+    return write_png(out / "contact_sheet.png", contact_sheet([tiles[f] for f in wanted]))
