@@ -11,6 +11,7 @@ interop id (``srgb_rec709_scene``, ``lin_ap1_scene``...), never assumed to exist
 """
 from __future__ import annotations
 
+import atexit
 import difflib
 import os
 from dataclasses import dataclass
@@ -57,6 +58,15 @@ def _load(config: str):
         if n:
             roles[role] = n
     return cc, names, roles, interop
+
+
+def _release_configs() -> None:
+    """Drop the cached OpenImageIO ColorConfig objects before the interpreter tears its modules down
+    (else nanobind reports them as leaked at every exit)."""
+    _load.cache_clear()
+
+
+atexit.register(_release_configs)
 
 
 @lru_cache(maxsize=1)
