@@ -44,14 +44,12 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
+    from faceplate.cli.render import settings_from_args
     from faceplate.cluster.farmjob import FarmJob, build, write
     from faceplate.errors import InputError
     from faceplate.plates.sequence import parse_frames
-    from faceplate.render.settings import RENDER_PARAMS, RenderSettings
 
-    settings = RenderSettings.from_values({p.name: getattr(args, p.name) for p in RENDER_PARAMS})
-    if not settings.model:
-        raise InputError("--model: expected a swap model file (.onnx), found none")
+    settings = settings_from_args(args)
     if args.chunk < 1:
         raise InputError(f"--chunk: expected >= 1 frame per chunk, found {args.chunk}")
     job = FarmJob(plate=args.plate, out=args.out, frames=list(parse_frames(args.frames)), chunk=args.chunk,

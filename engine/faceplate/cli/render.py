@@ -37,15 +37,23 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def settings_from_args(args: argparse.Namespace):
+    """The render settings of parsed render-parameter flags (a model is required)."""
     from faceplate.errors import InputError
-    from faceplate.plates.sequence import parse_frames
-    from faceplate.render.job import ShotRender, describe, render_shot
     from faceplate.render.settings import RENDER_PARAMS, RenderSettings
 
     settings = RenderSettings.from_values({p.name: getattr(args, p.name) for p in RENDER_PARAMS})
     if not settings.model:
         raise InputError("--model: expected a swap model file (.onnx), found none")
+    return settings
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceplate.errors import InputError
+    from faceplate.plates.sequence import parse_frames
+    from faceplate.render.job import ShotRender, describe, render_shot
+
+    settings = settings_from_args(args)
     if args.workers < 1:
         raise InputError(f"--workers: expected >= 1, found {args.workers}")
     job = ShotRender(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from faceplate.errors import InputError
+from faceplate.plates.sequence import format_frames
 
 
 def split(frames: list[int], size: int) -> list[list[int]]:
@@ -23,24 +24,8 @@ def split(frames: list[int], size: int) -> list[list[int]]:
 
 
 def ranges(frames: list[int]) -> str:
-    """Compact text of a frame list.
-
-    >>> ranges([1001, 1002, 1003, 1005, 1007, 1008])
-    '1001-1003,1005,1007-1008'
-    """
-    out: list[str] = []
-    start = prev = None
-    for f in sorted(frames):
-        if start is None:
-            start = prev = f
-        elif f == prev + 1:
-            prev = f
-        else:
-            out.append(f"{start}-{prev}" if prev != start else str(start))
-            start = prev = f
-    if start is not None:
-        out.append(f"{start}-{prev}" if prev != start else str(start))
-    return ",".join(out)
+    """``1001-1003,1005`` (see :func:`faceplate.plates.sequence.format_frames`)."""
+    return format_frames(frames)
 
 
 @dataclass

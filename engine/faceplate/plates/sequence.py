@@ -47,6 +47,27 @@ class FrameRange:
         return ",".join(str(x) for x in f)
 
 
+def format_frames(frames) -> str:
+    """Frame numbers as the shortest ``--frames`` text: ``1001-1003,1005,1007-1008``.
+
+    >>> format_frames([1001, 1002, 1003, 1005, 1007, 1008])
+    '1001-1003,1005,1007-1008'
+    """
+    out: list[str] = []
+    start = prev = None
+    for f in sorted(frames):
+        if start is None:
+            start = prev = f
+        elif f == prev + 1:
+            prev = f
+        else:
+            out.append(f"{start}-{prev}" if prev != start else str(start))
+            start = prev = f
+    if start is not None:
+        out.append(f"{start}-{prev}" if prev != start else str(start))
+    return ",".join(out)
+
+
 def parse_frames(text: str | int, param: str = "--frames") -> FrameRange:
     """Parse a frame range.
 

@@ -23,7 +23,7 @@ from faceplate.colour.ocio import ColourConfig
 from faceplate.errors import InputError
 from faceplate.plates.atomic import check_writable_folder
 from faceplate.plates.image import Image, read_image
-from faceplate.plates.sequence import FrameRange, Sequence
+from faceplate.plates.sequence import FrameRange, Sequence, format_frames
 from faceplate.render.facesource import FaceFinder, ShotFace, faces_for_frames, select
 from faceplate.render.frame import Passes, render_frame
 from faceplate.render.model import SwapModel, load_model
@@ -291,24 +291,9 @@ def describe(report: RenderReport) -> list[str]:
     lines = [f"wrote {len(report.written)} frame(s), skipped {len(report.skipped)} existing, "
              f"{report.seconds['total']:.1f}s"]
     if report.no_face:
-        lines.append(f"no face found in {len(report.no_face)} frame(s): {_ranges(report.no_face)} "
+        lines.append(f"no face found in {len(report.no_face)} frame(s): {format_frames(report.no_face)} "
                      f"(empty swap, zero mask, comp = plate)")
     return lines
-
-
-def _ranges(frames: list[int]) -> str:
-    out, start, prev = [], None, None
-    for f in sorted(frames):
-        if start is None:
-            start = prev = f
-        elif f == prev + 1:
-            prev = f
-        else:
-            out.append(f"{start}-{prev}" if prev != start else str(start))
-            start = prev = f
-    if start is not None:
-        out.append(f"{start}-{prev}" if prev != start else str(start))
-    return ",".join(out)
 
 
 __all__ = ["RenderReport", "ShotRender", "compute_passes", "describe", "plan", "render_frames", "render_shot"]
