@@ -100,12 +100,16 @@ def test_one_job_renders_passes_in_before_frame_render(host, tmp_path, material,
         assert np.abs(comp.pixels[y:y + h, x:x + w, :3] - plate.rgb()).max() > 0.1  # the face was replaced
 
 
-def test_failed_render_gives_a_non_zero_exit_code(host, tmp_path, material, sock_dir, monkeypatch):
+@pytest.mark.parametrize("broken", ["missing", "corrupt"])
+def test_failed_render_gives_a_non_zero_exit_code(host, tmp_path, material, sock_dir, monkeypatch, broken):
     natron, app = host
     shot, model = material
     monkeypatch.setenv("FACEPLATE_SOCKET", str(sock_dir / "engine.sock"))
     monkeypatch.setenv("FACEPLATE_ENGINE_PYTHON", ENGINE_PY)
-    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(tmp_path / "missing.onnx"),
+    bad = tmp_path / "broken.onnx"
+    if broken == "corrupt":
+        bad.write_bytes(model.read_bytes()[: len(model.read_bytes()) // 2])  # a truncated model file
+    rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(bad),
                           "FACEPLATE_FRAMES": "%d-%d" % (shot.frames[0], shot.frames[-1]),
                           "FACEPLATE_OUT": str(tmp_path / "comp.####.exr")}, monkeypatch)
     assert rc == 1
