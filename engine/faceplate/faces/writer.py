@@ -17,6 +17,10 @@ import numpy as np
 
 from faceplate.faces.alignments import _r, face_id
 
+#: zip level of the crop and mask EXRs: level 1 takes about 30% less CPU than OpenEXR's default (4)
+#: for about 5% more bytes; the pixels are the same
+ZIP_LEVEL = 1
+
 
 def inside_mask(m: np.ndarray, size: int, data_window) -> np.ndarray:
     """size×size float32: 1 where the crop pixel's centre lies inside the image's data window
@@ -119,9 +123,10 @@ def write_faces(out: Path, source, space: str, enc, config, s, analysis, selecte
                      "faceplate:transform": json.dumps(_r(m, 8)), "faceplate:crop_encoding": json.dumps(enc.to_dict())}
             win = (0, 0, s.size, s.size)
             mask_px = np.stack([ms[c] * inside for c in MASK_CHANNELS], -1).astype(np.float32)
-            write_image(out / paths["mask"], Image(mask_px, MASK_CHANNELS, win, win), pixel_type="float", metadata=fmeta)
+            write_image(out / paths["mask"], Image(mask_px, MASK_CHANNELS, win, win), pixel_type="float", metadata=fmeta,
+                        zip_level=ZIP_LEVEL)
             write_image(out / paths["image"], Image(code.astype(np.float32), ("R", "G", "B"), win, win),
-                        pixel_type="float", metadata=fmeta)
+                        pixel_type="float", metadata=fmeta, zip_level=ZIP_LEVEL)
             timer.add("write", t)
             pending.append((out / paths["preview"], crop))
             if len(pending) >= 32:
