@@ -75,7 +75,7 @@ def write_faces(out: Path, source, space: str, enc, config, s, analysis, selecte
                     zip_level=ZIP_LEVEL)
         write_image(out / paths["image"], Image(code, ("R", "G", "B"), win, win), pixel_type="float", metadata=fmeta,
                     zip_level=ZIP_LEVEL)
-        write_png(out / paths["preview"], to_uint8(proxies(config, space, [crop])[0]))
+        write_png(out / paths["preview"], to_uint8(proxies(config, space, [crop])[0]), photo=True)
 
     records: list = []
     pbar = progress_bar("extract: write  ", len(source.files), progress)
