@@ -118,11 +118,11 @@ def _dilated(groups: list[np.ndarray], p: np.ndarray, size: int) -> np.ndarray:
     px = REGION_DILATE * float(np.linalg.norm(p[263] - p[33]))
     if px < 0.5:
         return _draw(size, groups)
-    # dilated inside a window with room for the dilation: the distances there are the whole crop's
-    # (every covered pixel is inside, and a ring of uncovered ones surrounds it unless the crop edge
-    # does; OpenCV's float rounding may differ by ~1e-6), and outside it the dilated mask is 0
+    # dilated inside a window with room for the dilation: the (exact) distances there are the whole
+    # crop's (every covered pixel is inside, and a ring of uncovered ones surrounds it unless the crop
+    # edge does), and outside it the dilated mask is 0
     window, x0, y0 = _draw_window(size, groups, margin=int(np.ceil(px)) + 2)
-    return _place(size, soften(window, erode_px=-px, feather_px=0.0), x0, y0)
+    return _place(size, soften(window, erode_px=-px, feather_px=0.0, exact=True), x0, y0)
 
 
 def eyes_region(points: np.ndarray, size: int) -> np.ndarray:
@@ -153,13 +153,21 @@ def landmark_masks(points: np.ndarray, size: int, method: str = "hull") -> dict[
     return {"face": MASKS[method](points, size), "eyes": eyes_region(points, size), "mouth": mouth_region(points, size)}
 
 
-def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, scale: float = 1.0) -> np.ndarray:
+def _exact(d: np.ndarray) -> np.ndarray:
+    """OpenCV's precise L2 distances (pixel-centre distances, so square roots of whole numbers) made
+    exact: its SIMD square roots can differ in the last bit with the buffer's alignment."""
+    return np.sqrt(np.rint(np.square(d, dtype=np.float64))).astype(np.float32)
+
+
+def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, scale: float = 1.0,
+           exact: bool = False) -> np.ndarray:
     """Erode (positive) or dilate (negative) ``mask``'s edge and feather it, in plate pixels.
 
     ``scale`` converts plate pixels to mask pixels (the crop scale, ``align.matrix_scale(M)``). The
     edge is the 0.5 level of ``mask``; after eroding by ``e`` the mask ramps from 0 at the new edge to
     1 at ``feather`` further inside (smoothstep), so the result never extends past the eroded edge.
-    With both 0 the mask is returned clipped to [0, 1]. Output float32 in [0, 1].
+    With both 0 the mask is returned clipped to [0, 1]. Output float32 in [0, 1]. ``exact``: the
+    distances exactly rounded (the same bits whatever the buffer; small masks: a little slower).
     """
     import cv2
 
@@ -182,6 +190,8 @@ def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, sca
     d_in = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if inside.any() else np.zeros(m.shape, np.float32)
     d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if (1 - inside).any() \
         else np.full(m.shape, np.float32(0))
+    if exact:
+        d_in, d_out = _exact(d_in), _exact(d_out)
     if not inside.any():
         d_out = np.full(m.shape, np.float32(1e6))
     if inside.all():

@@ -148,7 +148,7 @@ def _faces(out: Path, source, space: str, enc, config, s, analysis, by_frame: di
                     t = timer.add("read", t)
                 src_px, off = full
             crop = align.warp_to_crop(src_px, m, s.size, offset=off)
-            code = enc.encode(crop, space, config).astype(np.float32)
+            code = np.asarray(enc.encode(crop, space, config), np.float32)
             ms = masks.landmark_masks(crop_pts, s.size, s.mask)
             mask_px = np.stack([ms[c] * inside for c in MASK_CHANNELS], -1).astype(np.float32)
             fmeta = {"faceplate:frame": int(frame), "faceplate:source": origin,
