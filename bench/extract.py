@@ -8,9 +8,11 @@ frame in a temporary folder, then measures, in one run:
 * reading the frames only (OpenImageIO, ``faceplate.plates.read_image``), before and after the
   extract (their mean is the reference: the load of a shared machine drifts): frames per second;
 * ``faceplate extract`` on the same frames (in process, the same code path as the CLI, ``--face
-  all``; the detector, FaceMesh and identity models are loaded before the clock starts): frames per second, **extract time ÷ read time**, and the time per stage (read, colour,
-  detect, landmarks, identity, align, write) from the extractor's own timers, and the identity
-  model's time per described face;
+  all``; the detector, FaceMesh and identity models are loaded before the clock starts, as model
+  loading is not per-frame work): frames per second, **extract time ÷ read time**, and the time per
+  stage (read, colour, detect, landmarks, identity, align, write) from the extractor's own timers
+  (``write``: the time extract waits for its writer threads, whose work overlaps the other stages),
+  and the identity model's time per described face;
 * each face model's ONNX time next to the TFLite reference runtime (``bench/face_models.py``'s
   ``run()``, when present).
 
