@@ -3,10 +3,9 @@
 Per face: the float crop in the crop encoding, the masks (face, eyes, mouth) and a PNG preview, each
 written atomically (EXRs at zip level :data:`ZIP_LEVEL`; the files of a face are written on a writer
 thread, :mod:`faceplate.faces.writequeue`, while the next face is computed); then ``faceset.json``
-and the contact sheet. The crop's pixels outside the image
-(a face cut by the frame edge) are not face: every mask is zero there (:func:`inside_mask`), so the
-training loss, which weights pixels by the face mask, ignores them; the record keeps the fraction
-outside (``outside``).
+and the contact sheet. The crop's pixels outside the image (a face cut by the frame edge) are not
+face: every mask is zero there (:func:`inside_mask`), so the training loss, which weights pixels by
+the face mask, ignores them; the record keeps the fraction outside (``outside``).
 """
 from __future__ import annotations
 
