@@ -11,7 +11,72 @@ from faceplate.plates.atomic import write_text_atomic
 
 def dump_json(path: Path | str, doc: dict[str, Any]) -> None:
     """Write ``doc`` atomically as pretty, key-sorted JSON (deterministic bytes)."""
-    write_text_atomic(path, json.dumps(doc, indent=1, sort_keys=True, allow_nan=False) + "\n", "JSON file")
+    write_text_atomic(path, pretty(doc) + "\n", "JSON file")
+
+
+class _Other(Exception):
+    """A value the fast path leaves to :func:`json.dumps`."""
+
+
+_str = json.encoder.encode_basestring_ascii
+_INF = float("inf")
+
+
+def pretty(doc: Any) -> str:
+    """``json.dumps(doc, indent=1, sort_keys=True, allow_nan=False)``, byte for byte, ~3× faster on
+    documents of long number lists (face sets: 468 landmarks per face). Anything but str-keyed dicts,
+    lists, tuples, str, int, finite float, bool and None goes to :func:`json.dumps` (same result, same
+    errors)."""
+    try:
+        out: list[str] = []
+        _pretty(doc, 0, out)
+        return "".join(out)
+    except (_Other, RecursionError):
+        return json.dumps(doc, indent=1, sort_keys=True, allow_nan=False)
+
+
+def _pretty(o: Any, level: int, out: list[str]) -> None:
+    if isinstance(o, str):
+        out.append(_str(o))
+    elif o is None:
+        out.append("null")
+    elif o is True:
+        out.append("true")
+    elif o is False:
+        out.append("false")
+    elif isinstance(o, int):
+        out.append(int.__repr__(o))
+    elif isinstance(o, float):
+        if o != o or o == _INF or o == -_INF:
+            raise _Other
+        out.append(float.__repr__(o))
+    elif isinstance(o, (list, tuple)):
+        if not o:
+            out.append("[]")
+            return
+        inner = "\n" + " " * (level + 1)
+        if all(type(v) is float and v - v == 0.0 for v in o):  # finite floats: the common long list
+            out.append("[" + inner + ("," + inner).join(map(float.__repr__, o)) + "\n" + " " * level + "]")
+            return
+        out.append("[")
+        for i, v in enumerate(o):
+            out.append(inner if i == 0 else "," + inner)
+            _pretty(v, level + 1, out)
+        out.append("\n" + " " * level + "]")
+    elif isinstance(o, dict):
+        if not o:
+            out.append("{}")
+            return
+        if not all(type(k) is str for k in o):
+            raise _Other
+        inner = "\n" + " " * (level + 1)
+        out.append("{")
+        for i, (k, v) in enumerate(sorted(o.items())):
+            out.append((inner if i == 0 else "," + inner) + _str(k) + ": ")
+            _pretty(v, level + 1, out)
+        out.append("\n" + " " * level + "}")
+    else:
+        raise _Other
 
 
 def load_json(path: Path | str, schema: str, max_version: int, error: type[FaceplateError]) -> dict[str, Any]:

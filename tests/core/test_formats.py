@@ -108,3 +108,29 @@ def test_manifest_round_trip_and_compatibility():
 def test_manifest_errors(text, message):
     with pytest.raises(ModelError, match=message):
         Manifest.from_json(text)
+
+
+def test_pretty_json_is_json_dumps_byte_for_byte():
+    from faceplate.jsonio import pretty
+
+    def ref(d):
+        return json.dumps(d, indent=1, sort_keys=True, allow_nan=False)
+
+    docs = [
+        {"faces": [{"landmarks": [[1.5, 2.25]] * 3, "box": [0.1, 2.0, 1e22, -0.0], "ok": True, "none": None,
+                    "n": 2 ** 70, "t": (1, "a"), "s": "é\u2603\"\\\n", "e": {}, "l": [], "f": np.float64(2.5)}],
+         "b": [1.0, 2.0], "A": "x"},
+        [], {}, 3, "text", [[], [{}], [1, [2.5, None]]],
+    ]
+    for d in docs:
+        assert pretty(d) == ref(d)
+    for d in ({1: 2}, {"a": np.int64(3)}):  # left to json.dumps: the same result or the same error
+        try:
+            expected = ref(d)
+        except TypeError:
+            with pytest.raises(TypeError):
+                pretty(d)
+        else:
+            assert pretty(d) == expected
+    with pytest.raises(ValueError):
+        pretty({"a": [1.0, float("nan")]})

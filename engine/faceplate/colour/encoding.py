@@ -27,8 +27,14 @@ _CCT_A, _CCT_B, _CCT_BREAK_LIN, _CCT_BREAK_CCT = 10.5402377416545, 0.07290553419
 
 def _acescct_encode(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
-    safe = np.maximum(x, _CCT_BREAK_LIN)
-    return np.where(x <= _CCT_BREAK_LIN, _CCT_A * x + _CCT_B, (np.log2(safe) + 9.72) / 17.52)
+    y = np.maximum(x, _CCT_BREAK_LIN, out=np.empty_like(x))  # the log branch in place, the toe where it applies
+    np.log2(y, out=y)
+    y += 9.72
+    y /= 17.52
+    low = x <= _CCT_BREAK_LIN
+    if low.any():
+        y[low] = _CCT_A * x[low] + _CCT_B
+    return y
 
 
 def _acescct_decode(y: np.ndarray) -> np.ndarray:

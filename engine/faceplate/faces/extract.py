@@ -114,12 +114,14 @@ def _settings_doc(source: Source, space: str, config, settings: ExtractSettings)
             "ocio_config": config.config, "analysis": settings.analysis_key(), "crop": settings.crop_key()}
 
 
-def _embedder(settings: ExtractSettings, choice: tuple):
-    """The identity model, or None when turned off (or not installed and not needed)."""
+def _embedder(settings: ExtractSettings, choice: tuple, given=None):
+    """The identity model (``given``, else loaded), or None when turned off (or not installed and not needed)."""
     if not settings.identity:
         if choice[0] == "like":
             raise InputError(f"--face {settings.face}: picking a person by reference photos needs --identity on")
         return None
+    if given is not None:
+        return given
     from faceplate.faces.identity import Embedder
 
     try:
@@ -199,8 +201,11 @@ def select_faces(source: Source, s: ExtractSettings, choice: tuple, obs_by_frame
 # ----------------------------------------------------------------------------------- main entry
 def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settings: ExtractSettings | None = None,
             ocio: str | None = None, detector=None, landmarker=None, progress: bool = True,
-            every: int = 1) -> ExtractResult:
-    """Extract the faces of ``plates`` (a sequence pattern, still files or a movie) into face set ``out``."""
+            every: int = 1, embedder=None) -> ExtractResult:
+    """Extract the faces of ``plates`` (a sequence pattern, still files or a movie) into face set ``out``.
+
+    ``detector``, ``landmarker``, ``embedder``: models already loaded (loaded here when None; the
+    embedder is used only with ``identity`` on)."""
     from faceplate.colour import ColourConfig, CropEncoding
     from faceplate.faces import align
     from faceplate.plates.atomic import check_writable_folder
@@ -222,7 +227,7 @@ def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settin
     created = not out.exists()
     check_writable_folder(out, "face set folder")
     try:
-        return _extract(out, source, space, enc, config, s, choice, timer, detector, landmarker, progress)
+        return _extract(out, source, space, enc, config, s, choice, timer, detector, landmarker, progress, embedder)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # failed before writing anything: leave no trace
@@ -230,7 +235,7 @@ def extract(plates: Seq[str], out: Path | str, frames: str | None = None, settin
 
 
 def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSettings, choice: tuple,
-             timer: Timer, detector, landmarker, progress: bool) -> ExtractResult:
+             timer: Timer, detector, landmarker, progress: bool, embedder=None) -> ExtractResult:
     from faceplate.faces import alignments as al
     from faceplate.faces.analyse import Analysis, analyse
     from faceplate.faces.choice import load_references
@@ -251,7 +256,7 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
                 f"(found {json.dumps(old.get('settings'), sort_keys=True)[:300]}); choose another --out or delete it")
         reuse = old
 
-    embedder = _embedder(s, choice)
+    embedder = _embedder(s, choice, embedder)
     refs = None
     if choice[0] == "like" or reuse is None:
         if detector is None:

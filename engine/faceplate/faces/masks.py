@@ -30,23 +30,46 @@ _SUB = 4  # fixed-point bits for cv2 drawing (1/16 px)
 _SS = 4  # supersampling factor: coverage is exact to 1/16 of a pixel
 
 
-def _hull_fill(canvas: np.ndarray, pts: np.ndarray) -> None:
+def _fixed_hull(pts: np.ndarray) -> np.ndarray:
+    """Convex hull in supersampled cv2 fixed-point coordinates (pixel centres at integers)."""
     import cv2
 
     hull = cv2.convexHull(np.asarray(pts, np.float32)).reshape(-1, 2).astype(np.float64)
-    # continuous -> supersampled cv2 index coordinates (pixel centres at integers), fixed point
-    fixed = np.round((hull * _SS - 0.5) * (1 << _SUB)).astype(np.int32)
-    cv2.fillConvexPoly(canvas, fixed, 1, lineType=cv2.LINE_8, shift=_SUB)
+    return np.round((hull * _SS - 0.5) * (1 << _SUB)).astype(np.int32)
+
+
+def _draw_window(size: int, groups: list[np.ndarray], margin: int = 1) -> tuple[np.ndarray, int, int]:
+    """Coverage of the union of the groups' hulls inside the window that holds them (``margin`` crop
+    pixels around, clipped to the crop): (pixels, x0, y0). The same values as drawing the whole crop:
+    the window is whole crop pixels, so the supersampled blocks and the polygon's fixed-point
+    coordinates only shift by whole numbers."""
+    import cv2
+
+    hulls = [_fixed_hull(g) for g in groups]
+    pts = np.concatenate(hulls)
+    unit = _SS << _SUB  # one crop pixel in fixed point
+    lo = np.floor(pts.min(axis=0) / unit).astype(int) - margin
+    hi = np.ceil((pts.max(axis=0) + (1 << _SUB)) / unit).astype(int) + margin
+    x0, y0 = (int(np.clip(v, 0, size)) for v in lo)
+    x1, y1 = (int(np.clip(v, 0, size)) for v in hi)
+    if x1 <= x0 or y1 <= y0:  # wholly outside the crop
+        x0, y0, x1, y1 = 0, 0, size, size
+    canvas = np.zeros(((y1 - y0) * _SS, (x1 - x0) * _SS), np.uint8)
+    shift = np.array([x0, y0], np.int32) * unit
+    for h in hulls:  # union: every hull writes 1
+        cv2.fillConvexPoly(canvas, h - shift, 1, lineType=cv2.LINE_8, shift=_SUB)
+    # box average of each _SS×_SS block (exact: multiples of 1/16 in float32), ~15× faster than numpy's mean
+    return cv2.resize(canvas.astype(np.float32), (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA), x0, y0
+
+
+def _place(size: int, window: np.ndarray, x0: int, y0: int) -> np.ndarray:
+    out = np.zeros((size, size), np.float32)
+    out[y0:y0 + window.shape[0], x0:x0 + window.shape[1]] = window
+    return out
 
 
 def _draw(size: int, groups: list[np.ndarray]) -> np.ndarray:
-    canvas = np.zeros((size * _SS, size * _SS), np.uint8)
-    for g in groups:
-        _hull_fill(canvas, g)  # union: every hull writes 1
-    import cv2
-
-    # box average of each _SS×_SS block (exact: multiples of 1/16 in float32), ~15× faster than numpy's mean
-    return cv2.resize(canvas.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    return _place(size, *_draw_window(size, groups))
 
 
 def check_crop_points(points: np.ndarray, size: int) -> np.ndarray:
@@ -92,9 +115,14 @@ def face_components(points: np.ndarray, size: int) -> np.ndarray:
 
 
 def _dilated(groups: list[np.ndarray], p: np.ndarray, size: int) -> np.ndarray:
-    mask = _draw(size, groups)
     px = REGION_DILATE * float(np.linalg.norm(p[263] - p[33]))
-    return soften(mask, erode_px=-px, feather_px=0.0) if px >= 0.5 else mask
+    if px < 0.5:
+        return _draw(size, groups)
+    # dilated inside a window with room for the dilation: the (exact) distances there are the whole
+    # crop's (every covered pixel is inside, and a ring of uncovered ones surrounds it unless the crop
+    # edge does), and outside it the dilated mask is 0
+    window, x0, y0 = _draw_window(size, groups, margin=int(np.ceil(px)) + 2)
+    return _place(size, soften(window, erode_px=-px, feather_px=0.0, exact=True), x0, y0)
 
 
 def eyes_region(points: np.ndarray, size: int) -> np.ndarray:
@@ -125,13 +153,21 @@ def landmark_masks(points: np.ndarray, size: int, method: str = "hull") -> dict[
     return {"face": MASKS[method](points, size), "eyes": eyes_region(points, size), "mouth": mouth_region(points, size)}
 
 
-def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, scale: float = 1.0) -> np.ndarray:
+def _exact(d: np.ndarray) -> np.ndarray:
+    """OpenCV's precise L2 distances (pixel-centre distances, so square roots of whole numbers) made
+    exact: its SIMD square roots can differ in the last bit with the buffer's alignment."""
+    return np.sqrt(np.rint(np.square(d, dtype=np.float64))).astype(np.float32)
+
+
+def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, scale: float = 1.0,
+           exact: bool = False) -> np.ndarray:
     """Erode (positive) or dilate (negative) ``mask``'s edge and feather it, in plate pixels.
 
     ``scale`` converts plate pixels to mask pixels (the crop scale, ``align.matrix_scale(M)``). The
     edge is the 0.5 level of ``mask``; after eroding by ``e`` the mask ramps from 0 at the new edge to
     1 at ``feather`` further inside (smoothstep), so the result never extends past the eroded edge.
-    With both 0 the mask is returned clipped to [0, 1]. Output float32 in [0, 1].
+    With both 0 the mask is returned clipped to [0, 1]. Output float32 in [0, 1]. ``exact``: the
+    distances exactly rounded (the same bits whatever the buffer; small masks: a little slower).
     """
     import cv2
 
@@ -154,6 +190,8 @@ def soften(mask: np.ndarray, erode_px: float = 0.0, feather_px: float = 0.0, sca
     d_in = cv2.distanceTransform(inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if inside.any() else np.zeros(m.shape, np.float32)
     d_out = cv2.distanceTransform(1 - inside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE) if (1 - inside).any() \
         else np.full(m.shape, np.float32(0))
+    if exact:
+        d_in, d_out = _exact(d_in), _exact(d_out)
     if not inside.any():
         d_out = np.full(m.shape, np.float32(1e6))
     if inside.all():

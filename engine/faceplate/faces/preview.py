@@ -26,12 +26,20 @@ def to_uint8(proxy: np.ndarray) -> np.ndarray:
     return np.round(np.clip(np.nan_to_num(p), 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def write_png(path: Path | str, rgb8: np.ndarray) -> Path:
-    """Write an RGB uint8 image as PNG atomically."""
+def write_png(path: Path | str, rgb8: np.ndarray, photo: bool = False) -> Path:
+    """Write an RGB uint8 image as PNG atomically.
+
+    ``photo``: for face previews (photographic content, one per face): the "up" row filter and
+    Huffman-only coding, ~3× faster than the default filters for ~3% more bytes; drawings such as
+    the contact sheet keep deflate's matching, which suits flat colour."""
     import cv2
 
-    # level 1: ~5× faster than 6 for ~5% more bytes (previews are written per face)
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    # level 1: ~5× faster than 6 for ~5% more bytes
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+    if photo:
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_UP,
+                   cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[:, :, ::-1]), params)
     if not ok:
         raise OutputError(f"preview {path}: PNG encoding failed")
     write_bytes_atomic(path, buf.tobytes(), "preview")

@@ -63,6 +63,9 @@ def is_cut(prev: Signature | None, cur: Signature) -> bool:
     """Whether ``cur`` starts a new shot after ``prev`` (None: the first frame, not a cut)."""
     if prev is None:
         return False
+    # the colour thumbnails first: when they agree it is no cut, without the phase correlation
+    if float(np.median(np.abs(prev.thumb - cur.thumb))) <= THUMB_CUT:
+        return False
     moved, thumb = distances(prev, cur)
     return moved > MOVED_CUT and thumb > THUMB_CUT
 

@@ -232,12 +232,14 @@ def write_image(
     pixel_type: str | Sequence[str] | None = None,
     compression: str = "zip",
     metadata: Mapping[str, Any] | None = None,
+    zip_level: int | None = None,
 ) -> Path:
     """Write ``image`` to ``path`` atomically (temporary name in the same folder, then rename).
 
     ``pixel_type`` is ``"half"``, ``"float"``, one per channel, or ``None`` to keep the image's own
     channel types. EXR keeps data/display windows, pixel aspect, all channels as one part, and
-    metadata (``image.metadata`` updated with ``metadata``). Raises :class:`OutputError`.
+    metadata (``image.metadata`` updated with ``metadata``). ``zip_level`` (1-9, ``zip``/``zips`` only;
+    None: OpenEXR's default) trades CPU for size; the pixels are the same. Raises :class:`OutputError`.
     """
     import OpenImageIO as oiio
 
@@ -261,7 +263,12 @@ def write_image(
     if path.suffix.lower() == ".exr":
         if not uniform:
             spec.channelformats = tuple(fmt[t] for t in types)
-        spec.attribute("compression", compression)
+        if zip_level is not None and compression in ("zip", "zips"):
+            if not isinstance(zip_level, int) or not 1 <= zip_level <= 9:
+                raise OutputError(f"output {path}: zip level must be a whole number 1-9, found {zip_level!r}")
+            spec.attribute("compression", f"{compression}:{zip_level}")
+        else:
+            spec.attribute("compression", compression)
     spec.x, spec.y = image.data_window[0], image.data_window[1]
     spec.full_x, spec.full_y, spec.full_width, spec.full_height = image.display_window
     spec.attribute("PixelAspectRatio", float(image.pixel_aspect))
