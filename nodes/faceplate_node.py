@@ -178,12 +178,9 @@ def _upstream_read(group):
 def plate_on_disk(group) -> str:
     """The plate sequence the engine can read itself: 'Plate file', else the upstream Read's file;
     '' when neither names a sequence with frames on disk (then the inner 32f Write provides it)."""
-    for pattern in (_value(group, "plateFile", ""), ):
-        if pattern and bridge.frames_on_disk(pattern):
-            return bridge.hashes(pattern)
     read = _upstream_read(group)
-    if read is not None:
-        pattern = read.getParam("filename").getValue()
+    candidates = [_value(group, "plateFile", ""), read.getParam("filename").getValue() if read is not None else ""]
+    for pattern in candidates:
         if pattern and bridge.frames_on_disk(pattern):
             return bridge.hashes(pattern)
     return ""
