@@ -356,10 +356,16 @@ def watch_status(group) -> None:
 _BUSY = set()
 
 
+def node_key(group) -> str:
+    """A node's identity across callbacks. Not ``id()``: the host hands each callback a new Python
+    wrapper of the same node (``new Effect(node)`` in Natron's PyNode.cpp); the script name is stable."""
+    return group.getScriptName()
+
+
 def _guarded(group, fn, *args):
     """Run ``fn(group)``; its text (or any error) becomes the Status. Knob changes that ``fn`` makes
     itself fire ``onParamChanged`` again (script edits arrive too): those are ignored while it runs."""
-    key = id(group)
+    key = node_key(group)
     _BUSY.add(key)
     try:
         try:
@@ -423,7 +429,7 @@ _OWN_KNOBS = ("status",)
 
 def on_param_changed(thisParam, thisNode, thisGroup, app, userEdited):
     name = thisParam.getScriptName()
-    if name in _OWN_KNOBS or id(thisNode) in _BUSY:
+    if name in _OWN_KNOBS or node_key(thisNode) in _BUSY:
         return
     if name == "renderPasses":
         _guarded(thisNode, render_passes)
@@ -455,7 +461,7 @@ _STATE = {}
 
 def group_state(group) -> dict:
     """Per-node memory of this session (what was filled in automatically)."""
-    return _STATE.setdefault(id(group), {})
+    return _STATE.setdefault(node_key(group), {})
 
 
 def on_input_changed(inputIndex, thisNode, thisGroup, app):

@@ -23,6 +23,7 @@ It is deliberately as unkind as the real host (natron-api.md section 6, each ver
   (:attr:`App.main`): PyPlug modules are imported there, scripts run there; a callback that cannot
   be found there is reported ("Failed to get signature") and never runs; a ``beforeFrameRender``
   that cannot be found hangs the render in the real host (here: :class:`RenderHang`).
+- Each callback gets new Python wrappers of its nodes (``id()`` is not a node's identity).
 - ``connectInput`` on an input that is already connected returns False and changes nothing
   (Engine/NodeInputs.cpp, ``eCanConnectInput_inputAlreadyConnected``): disconnect first.
 - RunScript runs its script for each frame after rendering its input, ignores its exit code and
@@ -417,7 +418,7 @@ class Effect(Group):
         (disconnect it first)."""
         if not 0 <= inputNumber < self._max_inputs or input is None or inputNumber in self._inputs:
             return False
-        self._inputs[inputNumber] = input
+        self._inputs[inputNumber] = _unwrap(input)
         if self._is_group():  # a PyPlug group: its onInputChanged fires
             self._fire("onInputChanged", inputNumber, self, self._parent, self._app)
         return True
@@ -496,7 +497,8 @@ class Effect(Group):
         fn = self._app.lookup_callback(text, kind)
         if fn is None:
             return None
-        return fn(*args)
+        # the host hands each callback new Python wrappers of its nodes (PyNode.cpp: new Effect(node))
+        return fn(*[_Handle(a) if isinstance(a, Effect) else a for a in args])
 
     def _param_changed(self, param, userEdited=False):
         if param.getScriptName() == "filename" and self._plugin_id == "fr.inria.openfx.ReadOIIO":
@@ -553,6 +555,25 @@ class Effect(Group):
     def planes(self, frame):
         """{channel: H×W float32} of this node's output at ``frame`` (colour plane as R, G, B, A)."""
         return _EVAL[self._plugin_id if self._plugin_id in _EVAL else "group"](self, frame)
+
+
+class _Handle(object):
+    """Another Python wrapper of the same node, as each host callback gets (``id()`` differs)."""
+
+    def __init__(self, node):
+        object.__setattr__(self, "_node", node)
+
+    def __getattr__(self, name):
+        return getattr(object.__getattribute__(self, "_node"), name)
+
+    def __eq__(self, other):
+        return isinstance(other, (_Handle, Effect)) and _unwrap(other) is object.__getattribute__(self, "_node")
+
+    __hash__ = None
+
+
+def _unwrap(node):
+    return object.__getattribute__(node, "_node") if isinstance(node, _Handle) else node
 
 
 def _choice(node, name):
