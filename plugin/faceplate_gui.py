@@ -52,11 +52,8 @@ def _create(plugin_id: str):
     if node is None:
         natron.warningDialog("Faceplate", "Natron did not load {} (see the script editor for errors)".format(plugin_id))
         return
-    if selected:
+    if selected:  # the host fires onInputChanged: the node fills Plate file and activates itself
         node.connectInput(0, selected[0])
-    import faceplate_node
-
-    faceplate_node.on_input_changed(0, node, None, app)  # fills Plate file, activates the inner Reads
 
 
 def create_swap():

@@ -32,15 +32,21 @@ def _graph(app):
             for c in app.getChildren()}
 
 
+def job_one(shot, model, passes, *extra) -> str:
+    """Job 1 of the two-job setup: 'faceplate render' writes the chunk's passes. Returns the frames."""
+    frames = "%d-%d" % (shot.frames[0], shot.frames[-1])
+    job1 = subprocess.run([ENGINE_PY, "-m", "faceplate", "render", shot.plate, "--model", str(model), "--alignments",
+                           str(shot.alignments), "--frames", frames, "--out", str(passes), *extra],
+                          capture_output=True, timeout=300)
+    assert job1.returncode == 0, job1.stderr.decode()
+    return frames
+
+
 def test_two_job_setup_reads_prerendered_passes(host, tmp_path, material, monkeypatch):
     natron, app = host
     shot, model = material
     passes = tmp_path / "passes.####.exr"
-    frames = "%d-%d" % (shot.frames[0], shot.frames[-1])
-    job1 = subprocess.run([ENGINE_PY, "-m", "faceplate", "render", shot.plate, "--model", str(model), "--alignments",
-                           str(shot.alignments), "--frames", frames, "--out", str(passes), "--comp"],
-                          capture_output=True, timeout=300)
-    assert job1.returncode == 0, job1.stderr.decode()
+    frames = job_one(shot, model, passes, "--comp")
     out = tmp_path / "comp" / "comp.####.exr"
     out.parent.mkdir()
     rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(model), "FACEPLATE_FRAMES": frames,
@@ -127,11 +133,7 @@ def test_two_job_mode_needs_the_comp_layer(host, tmp_path, material, monkeypatch
     natron, app = host
     shot, model = material
     passes = tmp_path / "passes.####.exr"
-    frames = "%d-%d" % (shot.frames[0], shot.frames[-1])
-    job1 = subprocess.run([ENGINE_PY, "-m", "faceplate", "render", shot.plate, "--model", str(model), "--alignments",
-                           str(shot.alignments), "--frames", frames, "--out", str(passes)], capture_output=True,
-                          timeout=300)
-    assert job1.returncode == 0
+    frames = job_one(shot, model, passes)  # without --comp
     rc = run_script(app, {"FACEPLATE_PLATE": shot.plate, "FACEPLATE_MODEL": str(model), "FACEPLATE_FRAMES": frames,
                           "FACEPLATE_OUT": str(tmp_path / "comp.####.exr"), "FACEPLATE_PASSES": str(passes)},
                     monkeypatch)
