@@ -1,0 +1,109 @@
+"""Score rendered passes with :mod:`faceplate.quality.metrics`: the swap next to its baselines.
+
+:func:`evaluate` takes the plate, the passes of every variant (the real swap's render and baseline
+renders made through the same path, each a passes sequence with the comp layer), the shot's
+alignments, the model and the two face sets, and returns one JSON-ready dict: a row per variant
+(``swap``, ``do_nothing``, and whatever baselines were rendered) plus the plate's own figures.
+"do nothing" is the plate itself: its comp is the plate and its model output its input.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Mapping, Sequence as Seq
+
+import numpy as np
+
+from faceplate.plates import Sequence, read_image
+from faceplate.quality.metrics import ShotCase, Variant, faceset_faces, mean_descriptor, score
+
+
+def selected_points(alignments: Path) -> dict[int, np.ndarray]:
+    """frame -> 468×2 plate landmarks of the face extract selected (the one the render swaps)."""
+    from faceplate.render.facesource import load_alignments
+
+    out = {}
+    for f, faces in load_alignments(alignments).items():
+        chosen = [x for x in faces if getattr(x, "selected", True)]
+        if chosen:
+            out[int(f)] = np.asarray(chosen[0].points, np.float64)[:, :2]
+    return out
+
+
+def _reader(seq: Sequence, channels: tuple[str, ...] = ("R", "G", "B")) -> Callable[[int], np.ndarray]:
+    @lru_cache(maxsize=2)
+    def read(frame: int) -> np.ndarray:
+        img = read_image(seq.path(frame), frame=frame)
+        return np.ascontiguousarray(img.channels_array(list(channels)), np.float32)
+    return read
+
+
+def evaluate(plate: Sequence, passes: Mapping[str, Sequence], alignments: Path, model_path: Path,
+             frames: Seq[int], space: str, config, faceset_a: Path | None = None, faceset_b: Path | None = None,
+             truth: Sequence | None = None, runners: Mapping[str, Callable[[np.ndarray], np.ndarray]] | None = None,
+             identity: bool = True) -> dict:
+    """Every metric for every variant in ``passes`` (name -> passes sequence with a comp layer, must
+    include ``"swap"``) plus ``do_nothing``, on ``frames``. ``runners``: name -> the variant's model
+    output for crop codes (N×3×R×R -> N×3×R×R), for the follow figure; the swap's is the model's."""
+    from faceplate.faces.faceset import FaceSet
+    from faceplate.faces.landmarks import Landmarker
+    from faceplate.render.model import load_model
+
+    model = load_model(model_path, "cpu")
+    points = selected_points(alignments)
+    frames = [f for f in frames if f in points]
+    mask_of = _reader(passes["swap"], ("mask.Y",))
+    embedder = None
+    emb_a = emb_b = None
+    if identity:
+        from faceplate.faces.identity import Embedder
+
+        embedder = Embedder.load()
+        if faceset_b is not None:
+            emb_b = mean_descriptor(embedder, faceset_faces(FaceSet.load(faceset_b), config))
+        if faceset_a is not None:
+            emb_a = mean_descriptor(embedder, faceset_faces(FaceSet.load(faceset_a), config))
+    case = ShotCase(frames=list(frames), plate=_reader(plate), points=points, matte=lambda f: mask_of(f)[..., 0],
+                    space=space, config=config, truth=_reader(truth) if truth is not None else None,
+                    embedding_a=emb_a, embedding_b=emb_b, manifest=model.manifest)
+    runs = dict(runners or {})
+    runs.setdefault("swap", lambda codes: model.run(codes)[0])
+    runs.setdefault("do_nothing", lambda codes: codes)
+    variants = [Variant("do_nothing", case.plate, runs["do_nothing"])]
+    variants += [Variant(name, _reader(seq), runs.get(name)) for name, seq in passes.items()]
+    rows = score(case, variants, Landmarker(), embedder)
+    return {"frames": list(frames), "reference": "truth" if truth is not None else "plate",
+            "identity_model": embedder.info()["model"] if embedder is not None else None, "variants": rows}
+
+
+def format_table(result: dict) -> str:
+    """The variants side by side, one metric per line (what bench/quality.py and the demo print)."""
+    rows = {k: v for k, v in result["variants"].items() if not k.startswith("_")}
+    names = list(rows)
+    keys: list[tuple[str, Callable[[dict], float | None]]] = [
+        ("identity cos -> B (higher)", lambda r: r.get("identity_cos_b")),
+        ("identity cos -> A", lambda r: r.get("identity_cos_a")),
+        ("identity margin B-A", lambda r: r.get("identity_margin_cos")),
+        ("identity dist -> B (<0.6 same)", lambda r: r.get("identity_dist_b")),
+        ("identity dist -> A", lambda r: r.get("identity_dist_a")),
+        ("pose error yaw deg", lambda r: r["pose_error_deg"]["yaw"]),
+        ("pose error pitch deg", lambda r: r["pose_error_deg"]["pitch"]),
+        ("pose error roll deg", lambda r: r["pose_error_deg"]["roll"]),
+        ("expression error", lambda r: r["expression_error"]),
+        ("follow (1 = all)", lambda r: r.get("follow")),
+        ("sharpness vs plate", lambda r: r["sharpness_ratio"]),
+        ("flicker (code)", lambda r: r.get("flicker")),
+    ]
+    width = max(12, *(len(n) + 2 for n in names))
+    lines = [f"{'metric':<32}" + "".join(f"{n:>{width}}" for n in names)]
+    for label, get in keys:
+        cells = []
+        for n in names:
+            v = get(rows[n])
+            cells.append(f"{'-':>{width}}" if v is None or (isinstance(v, float) and np.isnan(v))
+                         else f"{v:>{width}.4f}")
+        lines.append(f"{label:<32}" + "".join(cells))
+    ref = result["variants"].get("_reference", {})
+    if "flicker" in ref:
+        lines.append(f"{'(' + result['reference'] + ' flicker)':<32}{ref['flicker']:>{width}.4f}")
+    return "\n".join(lines)
