@@ -107,3 +107,44 @@ def format_table(result: dict) -> str:
     if "flicker" in ref:
         lines.append(f"{'(' + result['reference'] + ' flicker)':<32}{ref['flicker']:>{width}.4f}")
     return "\n".join(lines)
+
+
+#: baseline name (faceplate.quality.baselines) -> its row in the report
+BASELINE_ROWS = {"constant": "constant_mean_b", "nearest": "nearest_b", "truth": "truth_crop"}
+
+
+def score_shot(plate: Sequence, passes: Sequence, alignments: Path, model_path: Path, frames: Seq[int], space: str,
+               config, work: Path, faceset_a: Path | None = None, faceset_b: Path | None = None,
+               truth: Sequence | None = None, baselines: Seq[str] = ("constant", "nearest"), settings=None,
+               identity: bool = True) -> dict:
+    """Render each baseline's passes (through the real render path, with the model's matte) into
+    ``work/<baseline>/`` where missing, then :func:`evaluate` the swap's ``passes`` next to them.
+
+    ``settings``: the :class:`~faceplate.render.settings.RenderSettings` the swap was rendered with
+    (default: the render's defaults with the comp layer), so baselines are cut and colour-matched alike."""
+    from faceplate.faces.faceset import FaceSet
+    from faceplate.quality.baselines import face_contexts, make_baseline, render_baseline
+    from faceplate.render.model import load_model
+    from faceplate.render.settings import RenderSettings
+
+    settings = settings or RenderSettings(comp=True, colour_space=space)
+    model = load_model(model_path, "cpu")
+    fs_b = FaceSet.load(faceset_b) if faceset_b is not None else None
+    frames = list(frames)
+    points = selected_points(alignments)
+    runs: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+    seqs: dict[str, Sequence] = {"swap": passes}
+    for name in baselines:
+        base = make_baseline(name, model=model, faceset_b=fs_b, truth=truth.pattern if truth else None,
+                             config=config, space=space)
+        row = BASELINE_ROWS.get(name, name)
+        seq = Sequence(str(Path(work) / row / "passes.####.exr"))
+        todo = [f for f in frames if not seq.path(f).exists()]
+        if todo:
+            render_baseline(base, model, plate.pattern, alignments, todo, seq.pattern, settings, config)
+        seqs[row] = seq
+        scored = [f for f in frames if f in points]
+        contexts = [c for f in scored for c in face_contexts(f, [points[f]], model.manifest)]
+        runs[row] = (lambda b, ctx: (lambda codes: b.faces(ctx, codes)))(base, contexts)
+    return evaluate(plate, seqs, alignments, model_path, frames, space, config, faceset_a=faceset_a,
+                    faceset_b=faceset_b, truth=truth, runners=runs, identity=identity)

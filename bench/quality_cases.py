@@ -1,0 +1,94 @@
+"""A two-identity swap case built from photos, for ``bench/quality.py``.
+
+A's shot is one photo of A animated like the demo plate (a slow camera move, exposure drift, sensor
+noise: :func:`faceplate.demo.plate.render_frame`), with A's other photos as extra stills; B's set is
+seeded variants (:func:`faceplate.demo.identity.variant`) of B's photos. Every photo is first framed
+like the demo's astronaut (the face's size and place in a 512 px square), so the demo's camera path
+frames every identity alike.
+
+Photos: ``../shared/data/faces`` when present (A = obama*.jpg, B = biden*.jpg: two people with several
+shots each), else the packaged photos (A = skimage's astronaut, B = matplotlib's Grace Hopper).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from faceplate.plates import Image, Sequence, write_image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "faces"
+#: where the demo camera expects the face in its 512 px source: centre (x, y) and width (px)
+FACE_CENTRE, FACE_WIDTH, SIDE = (226.0, 140.0), 125.0, 512
+
+
+def photo_sets() -> tuple[str, list[Path], str, list[Path]]:
+    """(name of A, A's photos, name of B, B's photos); the first of A's photos is the shot."""
+    if (SHARED / "obama.jpg").exists() and (SHARED / "biden.jpg").exists():
+        return ("obama", [SHARED / "obama.jpg", SHARED / "obama2.jpg", SHARED / "obama-1080p.jpg"],
+                "biden", [SHARED / "biden.jpg", SHARED / "biden2.jpg"])
+    from faceplate.demo.sources import astronaut_path, grace_hopper_path
+
+    return "astronaut", [astronaut_path()], "grace_hopper", [grace_hopper_path()]
+
+
+def framed_photo(path: Path, config, space: str) -> np.ndarray:
+    """The photo as 512×512 float32 scene-linear ``space``, its (largest) face placed like the
+    astronaut's in hers. Raises when the photo shows no face."""
+    import cv2
+
+    from faceplate.demo.sources import load_photo_linear
+    from faceplate.faces.detect import FaceDetector
+
+    lin = load_photo_linear(path, config, space)
+    proxy = config.to_proxy(lin, space)
+    found = FaceDetector().detect(np.ascontiguousarray(proxy))
+    if not found:
+        raise SystemExit(f"quality bench: expected a face in {path}, found none")
+    box = max(found, key=lambda d: (d.box[2] - d.box[0]) * (d.box[3] - d.box[1])).box
+    k = FACE_WIDTH / float(box[2] - box[0])
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    m = np.array([[k, 0, FACE_CENTRE[0] - k * cx], [0, k, FACE_CENTRE[1] - k * cy]], np.float64)
+    return cv2.warpAffine(lin, m, (SIDE, SIDE), flags=cv2.INTER_AREA if k < 1 else cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE).astype(np.float32)  # no mirrored copies of the face
+
+
+def _write(path: Path, px: np.ndarray, note: str) -> None:
+    h, w = px.shape[:2]
+    write_image(path, Image(px, ("R", "G", "B"), (0, 0, w, h), (0, 0, w, h), metadata={"faceplate:bench": note}),
+                pixel_type="half", compression="zip")
+
+
+def make_photo_case(out: Path, frames: int, config, space: str, width: int = 1280, height: int = 720,
+                    first: int = 1001, b_variants: int = 12) -> dict:
+    """Write A's shot, A's extra stills and B's stills under ``out``; skip files already there.
+
+    Returns the sequences: ``plate`` (A's shot, ``first``.. ``first + frames - 1``), ``a_stills`` (A's
+    other photos, or None), ``b_stills``, and the names."""
+    from faceplate.demo import plate as demo_plate
+    from faceplate.demo.identity import variant
+
+    name_a, photos_a, name_b, photos_b = photo_sets()
+    plate = Sequence(str(out / "plate" / "plate.####.exr"))
+    a_stills = Sequence(str(out / "a_stills" / "a.####.exr")) if len(photos_a) > 1 else None
+    b_stills = Sequence(str(out / "b_stills" / "b.####.exr"))
+    shot = None
+    for i in range(frames):
+        if not plate.path(first + i).exists():
+            shot = shot if shot is not None else framed_photo(photos_a[0], config, space)
+            _write(plate.path(first + i), demo_plate.render_frame(shot, i, frames, seed=3, width=width, height=height),
+                   f"{name_a} shot")
+    if a_stills is not None:
+        for j, p in enumerate(photos_a[1:]):
+            if not a_stills.path(1 + j).exists():
+                _write(a_stills.path(1 + j), framed_photo(p, config, space), f"{name_a} still {p.name}")
+    n = 0
+    for p in photos_b:
+        base = None
+        for i in range(b_variants):
+            n += 1
+            if not b_stills.path(n).exists():
+                base = base if base is not None else framed_photo(p, config, space)
+                _write(b_stills.path(n), variant(base, i, seed=5 + n), f"{name_b} variant {i} of {p.name}")
+    return {"name_a": name_a, "name_b": name_b, "plate": plate, "a_stills": a_stills, "b_stills": b_stills,
+            "b_count": n, "a_still_count": len(photos_a) - 1}
