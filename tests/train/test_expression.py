@@ -193,7 +193,8 @@ def test_bad_input_is_refused(sets):
         E.expression_maps(np.zeros((468, 2)), E.Expression(smile=1), SIZE)
     with pytest.raises(InputError, match="S×S×3"):
         E.synthesize(code[:, :100], masks[:, :100], pts, E.Expression(smile=1), transfer)
-    assert not E.usable([[0.0, 0.0]]) and not E.usable(None) and E.usable(pts)
+    assert not E.usable([[0.0, 0.0]]) and not E.usable(None) and E.usable(pts) and E.usable(pts, SIZE)
+    assert E.usable(np.zeros((468, 2))) and not E.usable(np.zeros((468, 2)), SIZE)  # eyes on one spot
     # no expression: the crop comes back as it was
     out, msk, moved = E.synthesize(code, masks, pts, E.Expression(), transfer)
     np.testing.assert_array_equal(out, np.clip(code, 0, 1))

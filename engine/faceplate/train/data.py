@@ -95,7 +95,7 @@ class FaceSource:
         from faceplate.train.expression import usable
 
         pts = self.fs.faces[i].landmarks
-        if not usable(pts):
+        if not usable(pts, self.fs.resolution):
             return None
         return np.asarray(pts, np.float64)[:, :2] * (self.resolution / self.fs.resolution)
 

@@ -122,13 +122,16 @@ def check_landmarks(points, size: int) -> np.ndarray:
     return p
 
 
-def usable(points) -> bool:
-    """True when ``points`` are 468 finite landmarks (face sets made by tests or old tools may hold none)."""
+def usable(points, size: int | None = None) -> bool:
+    """True when ``points`` are 468 finite landmarks (face sets made by tests or old tools may hold
+    none) and, given the crop ``size``, not degenerate (what :func:`check_landmarks` would refuse)."""
     try:
         p = np.asarray(points, dtype=np.float64)
     except (TypeError, ValueError):
         return False
-    return p.ndim == 2 and p.shape[0] == 468 and p.shape[1] >= 2 and bool(np.isfinite(p[:, :2]).all())
+    if not (p.ndim == 2 and p.shape[0] == 468 and p.shape[1] >= 2 and bool(np.isfinite(p[:, :2]).all())):
+        return False
+    return size is None or bool(np.linalg.norm(p[263, :2] - p[33, :2]) >= 0.02 * size)
 
 
 @dataclass(frozen=True)
