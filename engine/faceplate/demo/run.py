@@ -1,7 +1,8 @@
 """``faceplate demo``: the whole chain on the built-in shot, resumable stage by stage.
 
 plate (astronaut, 1080p ACEScg EXR) + identity B stills (Grace Hopper) -> extract A and B -> train
-(bounded time) -> export ONNX -> render swap/mask/comp passes -> contact sheet, Natron script,
+(bounded time; B's stills are one photo with one expression, so training synthesizes B's smiles, open
+mouths, blinks and small turns: ``--expressions b``) -> export ONNX -> render swap/mask/comp passes -> contact sheet, Natron script,
 summary with timings and quality figures.
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ class DemoSettings:
     width: int = 32
     lr: float = 3e-4  # higher than training's default: the demo trains for minutes, not days
     batch: int = 8
+    expressions: str = "b"  # B is one photo: synthesize the expressions the shot shows
     redo: frozenset[str] = frozenset()
 
 
@@ -80,8 +82,10 @@ def run_demo(s: DemoSettings) -> dict:
                 "--resolution", str(s.resolution), "--width", str(s.width), "--lr", str(s.lr),
                 "--batch", str(s.batch), "--max-time", str(int(s.minutes * 60)),
                 "--preview-every", "100", "--save-every", "100"]
-        if (run_dir / "checkpoint.pt").exists():  # an interrupted demo continues its training
+        if (run_dir / "checkpoint.pt").exists():  # an interrupted demo continues its training (its own settings)
             argv.append("--resume")
+        else:
+            argv += ["--expressions", s.expressions]
         run_command(argv)
         return {"run": str(run_dir)}
 
@@ -124,6 +128,8 @@ def run_demo(s: DemoSettings) -> dict:
             "faceset_b": str(fs_b), "training_run": str(run_dir), "model": str(model), "passes": passes.pattern,
             "contact_sheet": str(out / "contact_sheet.png"), "natron_script": str(out / "natron" / "comp_shot.sh"),
             "loss_plot": str(run_dir / "losses.png"), "preview_grid": str(run_dir / "previews"),
+            **({"expressions_b": str(run_dir / "previews" / "expressions.png")}
+               if (run_dir / "previews" / "expressions.png").exists() else {}),
         },
         "timings_s": {k: round(v, 2) for k, v in log.timings.items()},
         "quality": q,

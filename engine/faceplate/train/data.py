@@ -90,16 +90,30 @@ class FaceSource:
         img, msk = self.cache[i] if self.cache is not None else self._read(i)
         return img.astype(np.float32), msk.astype(np.float32)
 
+    def landmarks(self, i: int) -> np.ndarray | None:
+        """Face ``i``'s 468 landmarks in training-resolution crop pixels, or None when its record has none."""
+        from faceplate.train.expression import usable
+
+        pts = self.fs.faces[i].landmarks
+        if not usable(pts, self.fs.resolution):
+            return None
+        return np.asarray(pts, np.float64)[:, :2] * (self.resolution / self.fs.resolution)
+
 
 def _chw(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
 
 class PairDataset(Dataset):
-    """Item ``k`` -> dict of CHW float32 tensors: ``in_a, tgt_a, mask_a, in_b, tgt_b, mask_b``."""
+    """Item ``k`` -> dict of CHW float32 tensors: ``in_a, tgt_a, mask_a, in_b, tgt_b, mask_b``.
 
-    def __init__(self, a: FaceSource, b: FaceSource, seed: int, aug: AugmentSettings) -> None:
+    ``aug_b`` (default ``aug``) augments B: the two differ in their synthesized-expression share.
+    """
+
+    def __init__(self, a: FaceSource, b: FaceSource, seed: int, aug: AugmentSettings,
+                 aug_b: AugmentSettings | None = None) -> None:
         self.a, self.b, self.seed, self.aug = a, b, int(seed), aug
+        self.aug_b = aug if aug_b is None else aug_b
 
     def __len__(self) -> int:  # the sampler decides; this is only a nominal size
         return 2 ** 62
@@ -107,9 +121,10 @@ class PairDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(k)])
         out: dict[str, torch.Tensor] = {}
-        for side, src in (("a", self.a), ("b", self.b)):
-            img, msk = src.get(int(rng.integers(len(src))))
-            inp, tgt, tm = augment(img, msk, rng, self.aug)
+        for side, src, aug in (("a", self.a, self.aug), ("b", self.b, self.aug_b)):
+            i = int(rng.integers(len(src)))
+            img, msk = src.get(i)
+            inp, tgt, tm = augment(img, msk, rng, aug, src.landmarks(i) if aug.expression_prob > 0 else None)
             out[f"in_{side}"], out[f"tgt_{side}"], out[f"mask_{side}"] = _chw(inp), _chw(tgt), _chw(tm)
         return out
 
