@@ -8,8 +8,9 @@ through the same render path) with the plate's own face, frame by frame:
   clearly nearer B than A;
 - **pose error**: |yaw|, |pitch|, |roll| difference in degrees between the head pose of FaceMesh's
   landmarks found on the comp and on the plate (:func:`faceplate.curate.pose.head_pose`);
-- **expression error**: mean |difference| of mouth opening, smile width and eye opening
-  (:func:`expression`, normalised by the eye distance) between the comp's and the plate's landmarks;
+- **expression error**: mean |difference| of mouth opening, mouth width, smile lift and eye opening
+  (:func:`faceplate.curate.expression.measures`, each ÷ the eye distance) between the comp's and the
+  plate's landmarks;
 - **sharpness**: RMS of the Laplacian of Gaussian (σ = 1 px) of linear-light luminance inside the
   matte's core, comp ÷ plate (1 = as much fine detail as the plate's face; grain counts as detail);
 - **flicker**: RMS temporal second difference of the face in its own frame (crop space, crop
@@ -30,37 +31,18 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from faceplate.faces.landmarks import LEFT_EYE, MOUTH_LEFT, MOUTH_RIGHT, RIGHT_EYE
 
-#: FaceMesh points of the inner lips (upper, lower) and the eyelids (upper, lower) per eye
-LIP_UPPER, LIP_LOWER = 13, 14
-RIGHT_LIDS, LEFT_LIDS = (159, 145), (386, 374)
-EXPRESSION_KEYS = ("mouth_open", "smile_width", "eye_open")
+from faceplate.curate.expression import MEASURE_NAMES as EXPRESSION_KEYS
+from faceplate.curate.expression import measures as expression
+
 #: low-pass of crop-space sequences (px at the metric crop size): sensor grain is not a change
 LOWPASS_SIGMA = 1.5
 METRIC_CROP = 128
 
 
-def eye_distance(points: np.ndarray) -> float:
-    p = np.asarray(points, np.float64)[:, :2]
-    return float(np.linalg.norm(p[list(RIGHT_EYE)].mean(0) - p[list(LEFT_EYE)].mean(0)))
-
-
-def expression(points: np.ndarray) -> dict[str, float]:
-    """Mouth opening (inner lips), smile width (mouth corners) and eye opening (mean of both eyes'
-    lids) of 468 FaceMesh points, each divided by the distance between the eye centres."""
-    p = np.asarray(points, np.float64)[:, :2]
-    d = max(eye_distance(p), 1e-9)
-
-    def gap(i: int, j: int) -> float:
-        return float(np.linalg.norm(p[i] - p[j]))
-
-    return {"mouth_open": gap(LIP_UPPER, LIP_LOWER) / d, "smile_width": gap(MOUTH_RIGHT, MOUTH_LEFT) / d,
-            "eye_open": 0.5 * (gap(*RIGHT_LIDS) + gap(*LEFT_LIDS)) / d}
-
-
 def expression_error(points: np.ndarray, reference: np.ndarray) -> float:
-    """Mean |difference| of the :func:`expression` measures of ``points`` and ``reference``."""
+    """Mean |difference| of the expression measures (:func:`faceplate.curate.expression.measures`:
+    mouth opening, mouth width, smile lift, eye opening, each ÷ the eye distance) of two faces."""
     a, b = expression(points), expression(reference)
     return float(np.mean([abs(a[k] - b[k]) for k in EXPRESSION_KEYS]))
 
