@@ -35,6 +35,7 @@ class DemoSettings:
     lr: float = 3e-4  # higher than training's default: the demo trains for minutes, not days
     batch: int = 8
     expressions: str = "b"  # B is one photo: synthesize the expressions the shot shows
+    metrics: bool = True  # score the swap against its baselines (needs the identity model)
     redo: frozenset[str] = frozenset()
 
 
@@ -60,7 +61,9 @@ def run_demo(s: DemoSettings) -> dict:
     def progress(i: int, n: int) -> None:
         from faceplate.progress import bar
 
-        b = bars.setdefault("plate", bar("[demo]   plate", n))
+        if "plate" not in bars:  # one bar for the whole plate (setdefault would open one per frame)
+            bars["plate"] = bar("[demo]   plate", n)
+        b = bars["plate"]
         b.step()
         if i >= n:
             b.close()
@@ -122,6 +125,16 @@ def run_demo(s: DemoSettings) -> dict:
         return q
 
     q = log.run("quality", "measuring pass-through and colour round trip", quality)
+
+    def swap_metrics() -> dict:
+        from faceplate.quality.evaluate import score_shot
+
+        frames = list(range(plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + s.frames))
+        return score_shot(plate_seq, passes, fs_a / "alignments.json", model, frames, SPACE, config,
+                          out / "baselines", faceset_a=fs_a, faceset_b=fs_b)
+
+    metrics = log.run("metrics", "scoring the swap next to its baselines (identity, pose, expression, follow, "
+                      "sharpness, flicker)", swap_metrics) if s.metrics else {}
     summary = {
         "outputs": {
             "plate": plate_seq.pattern, "identity_b_stills": b_seq.pattern, "faceset_a": str(fs_a),
@@ -133,6 +146,7 @@ def run_demo(s: DemoSettings) -> dict:
         },
         "timings_s": {k: round(v, 2) for k, v in log.timings.items()},
         "quality": q,
+        **({"metrics": metrics} if metrics else {}),
     }
     dump_json(out / "summary.json", {"schema": "faceplate.demo-summary", "version": 1, **summary})
     print_summary(summary)
@@ -194,6 +208,13 @@ def print_summary(summary: dict) -> None:
     w("\nTimings (s):\n")
     for k, v in summary["timings_s"].items():
         w(f"  {k:<18} {v:8.1f}\n")
+    if summary.get("metrics"):
+        from faceplate.quality.evaluate import format_table, verdicts
+
+        w("\nSwap metrics (the swap next to its baselines; see README 'Measuring a swap'):\n")
+        w(format_table(summary["metrics"]) + "\n")
+        for line in verdicts(summary["metrics"]):
+            w(f"  {line}\n")
     w("\nQuality:\n")
     for k, v in summary["quality"].items():
         w(f"  {k:<34} {v}\n")

@@ -148,3 +148,25 @@ def score_shot(plate: Sequence, passes: Sequence, alignments: Path, model_path: 
         runs[row] = (lambda b, ctx: (lambda codes: b.faces(ctx, codes)))(base, contexts)
     return evaluate(plate, seqs, alignments, model_path, frames, space, config, faceset_a=faceset_a,
                     faceset_b=faceset_b, truth=truth, runners=runs, identity=identity)
+
+
+def verdicts(result: dict) -> list[str]:
+    """One plain sentence per check the demo and the bench make of the swap (true statements only:
+    each names the figures it compares)."""
+    v = result["variants"]
+    s = v.get("swap", {})
+    out = []
+    if "identity_dist_b" in s and "identity_dist_a" in s:
+        nearer = s["identity_dist_b"] < s["identity_dist_a"]
+        out.append(f"identity: {'nearer B than A' if nearer else 'NOT nearer B than A'} (dlib distance to B "
+                   f"{s['identity_dist_b']:.3f}, to A {s['identity_dist_a']:.3f}; cosine to B "
+                   f"{s['identity_cos_b']:.3f}, to A {s['identity_cos_a']:.3f})")
+    paste = v.get("nearest_b")
+    if paste is not None:
+        below = s["expression_error"] < paste["expression_error"]
+        out.append(f"expression: error {s['expression_error']:.4f} {'below' if below else 'NOT below'} pasting "
+                   f"B's nearest face ({paste['expression_error']:.4f})")
+    if "follow" in s:
+        out.append(f"follow: the swap's changes regress on the {result['reference']}'s with slope "
+                   f"{s['follow']:.3f} (1 follows everything, 0 ignores the input)")
+    return out
