@@ -1,0 +1,1 @@
+"""Measuring swap quality: baselines rendered through the real render path (:mod:`.baselines`)."""
