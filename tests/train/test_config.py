@@ -69,3 +69,16 @@ def test_cli_paths_saved_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = C.resolve({"a": "sets/a", "b": "sets/b", "out": "run"})
     assert (cfg.a, cfg.b, cfg.out) == (str(tmp_path / "sets/a"), str(tmp_path / "sets/b"), str(tmp_path / "run"))
+
+
+def test_schedule_settings():
+    cfg = C.from_mapping(dict(a="/a", b="/b", out="/o", schedule="cosine", lr_end=0.1, warmup_steps=50,
+                              warp_strength=0.01, precision="bf16"))
+    assert (cfg.schedule, cfg.lr_end, cfg.warmup_steps, cfg.warp_strength, cfg.precision) == (
+        "cosine", 0.1, 50, 0.01, "bf16")
+    with pytest.raises(InputError, match="expected one of constant, cosine, linear"):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", schedule="step"))
+    with pytest.raises(InputError, match="lr-end"):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", lr_end=2.0))
+    with pytest.raises(InputError, match="expected one of auto, fp32, bf16"):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", precision="fp16"))
