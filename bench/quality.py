@@ -1,26 +1,42 @@
-"""Swap quality against a known right answer.
+"""Swap quality against a known right answer, on held-out frames, next to baselines.
 
 Identity B is made a known, smooth transform T of identity A: inside the face, a change of skin tone
 (linear-light gains under a feathered face-oval matte) and of geometry (eyes enlarged, mouth widened by
 smooth local warps around the landmarks). The truth shot is T applied to every frame of A's shot, so the
-correct swap exists for every pose. B's face set is extracted from the truth shot, a model is trained
-with a fixed budget, the A shot is rendered, and the comp is compared with the truth inside the matte.
+correct swap exists for every pose. Both face sets are extracted from every other frame only (A from the
+plate, B from the truth shot: ``--frames FIRST-LASTx2``); a model is trained on them with a fixed budget,
+and only the frames neither face set holds are rendered and scored (``"held_out": true``).
 
-Reported (one run, one process):
-- masked PSNR (dB, crop-encoding code values) and SSIM (display proxy luminance) of the swap against the
-  truth, next to the same figures for doing nothing (plate vs truth): the model must beat that baseline;
-- landmark jitter (px RMS about each point's mean) on a still face with sensor noise, raw and smoothed;
-- matte flicker: mean absolute frame-to-frame change of the mask on that still face (inside the face box);
-- the largest comp-vs-plate difference outside the matte (must be 0);
-- the colour round-trip error of the crop encoding.
+Every comp is scored inside the same matte (the real model's, ``mask.Y > 0.5``), against the truth:
+masked PSNR (dB, crop-encoding code values) and SSIM (display proxy luminance) of
+
+- ``swap``: the model's comp (``faceplate render --comp``);
+- ``do_nothing``: the plate itself;
+- ``constant_mean_b``: the mean of B's face-set crops pasted on every face (the input ignored);
+- ``nearest_b``: B's face-set crop with the nearest landmarks pasted (a lookup, no model);
+- ``ceiling``: the truth's own crop at the model's resolution pasted through the same path (what a
+  perfect model of that resolution could score).
+
+The baselines are rendered by :mod:`faceplate.quality.baselines` through the real render path, with
+the real model's matte, as passes EXRs like the swap's. With colour_match=none (the honest figure: B's
+skin tone differs from A's) and reinhard (the render default, which pulls the tone back towards A's).
+
+Also reported: landmark jitter (px RMS about each point's mean) on a still face with sensor noise, raw
+and smoothed; matte flicker on that still face; the largest comp-vs-plate difference outside the matte
+(must be 0); the colour round-trip error of the crop encoding; training time and samples/s.
 With --demo DIR it also reports the figures that apply to a finished `faceplate demo` folder.
 
-    .venv/bin/python bench/quality.py --out /tmp/fp-quality [--steps 1500] [--demo faceplate-demo]
+Data (plate, truth, face sets) is cached in --out and reused; each set of training settings gets its
+own folder ``OUT/models/TAG`` (TAG: --tag, else a hash of the settings), so experiments re-train only:
+
+    .venv/bin/python bench/quality.py --out /tmp/fp-quality [--steps 1500] [--train-args "--warp-strength 0.01"]
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -36,9 +52,16 @@ from faceplate.demo.sheet import pass_through_error
 from faceplate.demo.sources import astronaut_path, load_photo_linear
 from faceplate.faces.landmarks import FACE_OVAL, LEFT_EYE, MOUTH, RIGHT_EYE
 from faceplate.plates import Image, Sequence, read_image, write_image
+from faceplate.plates.sequence import format_frames
 
 SPACE = "ACEScg"
 SKIN_GAIN = np.array([1.18, 0.97, 0.82], np.float32)  # warmer, darker-blue skin in linear light
+#: training settings of the bench (and of the demo): the winners of docs/quality.md's experiments
+DEFAULT_LR = 3e-4
+DEFAULT_TRAIN_ARGS = ""
+#: comp sources scored, in report order: name -> passes folder (None: the plate itself)
+SOURCES = ("swap", "do_nothing", "constant_mean_b", "nearest_b", "ceiling")
+BASELINE_OF = {"constant_mean_b": "constant", "nearest_b": "nearest", "ceiling": "truth"}
 
 
 def faceplate_cmd(*argv: str) -> None:
@@ -106,32 +129,37 @@ def write_sequence(seq: Sequence, frames: dict[int, np.ndarray]) -> None:
                     compression="piz")
 
 
-def masked_metrics(plate: Sequence, passes: Sequence, truth: Sequence, frames: list[int], config) -> dict:
+def masked_metrics(comps: dict[str, Sequence | None], plate: Sequence, matte: Sequence, truth: Sequence,
+                   frames: list[int], config) -> dict:
+    """Mean per-frame masked PSNR and SSIM of each comp (None: the plate) against the truth, inside
+    ``matte``'s ``mask.Y > 0.5`` (the same pixels for every comp)."""
     from skimage.metrics import structural_similarity
 
     enc = CropEncoding()
-    res = {"swap": {"psnr": [], "ssim": []}, "do_nothing": {"psnr": [], "ssim": []}}
+    res: dict[str, dict[str, list]] = {k: {"psnr": [], "ssim": []} for k in comps}
     for f in frames:
-        p = read_image(passes.path(f))
-        mask = p.channels_array(["mask.Y"])[..., 0] > 0.5
+        mask = read_image(matte.path(f)).channels_array(["mask.Y"])[..., 0] > 0.5
         if mask.sum() < 100:
             continue
-        comp = p.channels_array(["R", "G", "B"])
         tru = read_image(truth.path(f)).rgb()
-        src = read_image(plate.path(f)).rgb()
         ys, xs = np.nonzero(mask)
         box = np.s_[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1]
         t_code = enc.encode(tru[box], SPACE, config)
         t_lum = config.to_proxy(tru[box], SPACE).mean(-1)
         m = mask[box]
-        for name, img in (("swap", comp), ("do_nothing", src)):
+        for name, seq in comps.items():
+            img = read_image(plate.path(f)).rgb() if seq is None else read_image(seq.path(f)).channels_array(
+                ["R", "G", "B"])
             code = enc.encode(img[box], SPACE, config)
             mse = float(((code - t_code) ** 2)[m].mean())
             res[name]["psnr"].append(10 * np.log10(1.0 / max(mse, 1e-12)))
             _, smap = structural_similarity(config.to_proxy(img[box], SPACE).mean(-1), t_lum, data_range=1.0,
                                             full=True)
             res[name]["ssim"].append(float(smap[m].mean()))
-    return {k: {m: round(float(np.mean(v)), 4) for m, v in d.items()} for k, d in res.items()}
+    out = {k: {m: round(float(np.mean(v)), 4) for m, v in d.items()} for k, d in res.items()}
+    for k in out:
+        out[k]["frames"] = len(res[k]["psnr"])
+    return out
 
 
 def _noise_px(series: list[np.ndarray]) -> float:
@@ -169,15 +197,59 @@ def flicker(passes: Sequence, frames: list[int]) -> float:
     return float(np.mean([np.abs(b[box] - a[box]).mean() for a, b in zip(masks, masks[1:])]))
 
 
+def faceset_frames(folder: Path) -> list[int]:
+    return sorted({int(f["frame"]) for f in json.loads((folder / "faceset.json").read_text())["faces"]})
+
+
+def train_log_figures(run: Path, batch: int) -> dict:
+    """Training seconds (the loop's clock) and samples/s from the run's loss log."""
+    rows = [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines() if line.strip()]
+    if not rows:
+        return {}
+    t = rows[-1]["time"]
+    return {"steps": rows[-1]["step"], "seconds": round(t, 1), "samples_per_s": round(2 * batch * len(rows) / t, 2),
+            "final_loss": round(rows[-1]["total"], 5)}
+
+
+def render_baselines(out_dir: Path, model_path: Path, plate: Sequence, alignments: Path, truth: Sequence,
+                     fs_b: Path, frames: list[int], match: str, config) -> dict[str, Sequence]:
+    """Passes of every baseline (comp layer) for ``frames``; existing frames are kept."""
+    from faceplate.faces.faceset import FaceSet
+    from faceplate.quality.baselines import make_baseline, render_baseline
+    from faceplate.render.model import load_model
+    from faceplate.render.settings import RenderSettings
+
+    model = load_model(model_path, device="cpu")
+    settings = RenderSettings.from_values({"model": str(model_path), "comp": True, "colour_match": match,
+                                           "colour_space": SPACE, "device": "cpu"})
+    faceset_b = FaceSet.load(fs_b)
+    seqs = {}
+    for source, name in BASELINE_OF.items():
+        seq = Sequence(str(out_dir / f"{source}_{match}" / "passes.####.exr"))
+        todo = [f for f in frames if not seq.path(f).exists()]
+        if todo:
+            base = make_baseline(name, model=model, faceset_b=faceset_b, truth=truth.pattern, config=config,
+                                 space=SPACE)
+            render_baseline(base, model, plate.pattern, alignments, todo, seq.pattern, settings, config)
+        seqs[source] = seq
+    return seqs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/faceplate-quality")
-    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--frames", type=int, default=48, help="frames in the shot; every other one is held out")
     ap.add_argument("--steps", type=int, default=1500, help="fixed training budget in steps")
+    ap.add_argument("--max-time", type=float, default=0.0, help="training budget in seconds instead (0: steps)")
     ap.add_argument("--resolution", type=int, default=96)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--lr", type=float, default=3e-4, help="learning rate (the demo's: short runs)")
+    ap.add_argument("--lr", type=float, default=DEFAULT_LR, help="peak learning rate")
+    ap.add_argument("--train-args", default=DEFAULT_TRAIN_ARGS,
+                    help=f"more 'faceplate train' flags, one string (default: {DEFAULT_TRAIN_ARGS!r})")
+    ap.add_argument("--tag", default="", help="name of this model's folder under OUT/models (default: a hash "
+                    "of the training settings)")
+    ap.add_argument("--no-still", action="store_true", help="skip the still-face jitter/flicker figures")
     ap.add_argument("--demo", default=None, help="a finished faceplate demo folder to report on too")
     args = ap.parse_args()
     out = Path(args.out)
@@ -187,58 +259,88 @@ def main() -> int:
     W, H, first = 1280, 720, demo_plate.FIRST_FRAME
     frames = list(range(first, first + args.frames))
     shot = f"{first}-{frames[-1]}"
+    every_other = f"{first}-{frames[-1]}x2"
     size = ["--size", str(args.resolution)]
 
-    # 1. A's shot (moving camera) and its alignments
+    # 1. A's shot (moving camera) and its alignments over every frame (for the truth and the render)
     plate = demo_plate.make_plate(out / "a", args.frames, config, SPACE, width=W, height=H)
-    if not (out / "fs_a" / "faceset.json").exists():
-        faceplate_cmd("extract", plate.pattern, "--frames", shot, "--out", str(out / "fs_a"), "--quiet", *size)
-    lms = selected_landmarks(out / "fs_a" / "alignments.json")
-    # 2. the truth shot T(A) and B's face set from it
+    alignments = out / "fs_a_shot" / "alignments.json"
+    if not (out / "fs_a_shot" / "faceset.json").exists():
+        faceplate_cmd("extract", plate.pattern, "--frames", shot, "--out", str(out / "fs_a_shot"), "--quiet", *size)
+    lms = selected_landmarks(alignments)
+    # 2. the truth shot T(A); the training face sets from every other frame only
     truth = Sequence(str(out / "truth" / "truth.####.exr"))
     if not all(truth.path(f).exists() for f in frames):
         write_sequence(truth, {f: truth_transform(read_image(plate.path(f)).rgb(), lms[f]) for f in frames if f in lms})
-    if not (out / "fs_b" / "faceset.json").exists():
-        faceplate_cmd("extract", truth.pattern, "--frames", shot, "--out", str(out / "fs_b"), "--quiet", *size)
+    for name, seq in (("fs_a", plate), ("fs_b", truth)):
+        if not (out / name / "faceset.json").exists():
+            faceplate_cmd("extract", seq.pattern, "--frames", every_other, "--out", str(out / name), "--quiet", *size)
+    trained_on = sorted(set(faceset_frames(out / "fs_a")) | set(faceset_frames(out / "fs_b")))
+    scored = [f for f in frames if f not in trained_on and f in lms]
+    if not scored:
+        raise SystemExit("quality bench: no held-out frame with a face to score")
     timings["data"] = time.perf_counter() - t0
-    # 3. train with a fixed budget, export, render
+
+    # 3. train with a fixed budget, export, render the held-out frames
+    budget = ["--max-time", str(args.max_time)] if args.max_time else ["--max-steps", str(args.steps)]
+    train_argv = ["--resolution", str(args.resolution), "--width", str(args.width), "--batch", str(args.batch),
+                  *budget, "--lr", str(args.lr), "--seed", "1", *shlex.split(args.train_args)]
+    tag = args.tag or hashlib.sha256(json.dumps(train_argv).encode()).hexdigest()[:10]
+    mdir = out / "models" / tag
+    mdir.mkdir(parents=True, exist_ok=True)
+    (mdir / "train_args.json").write_text(json.dumps(train_argv) + "\n")
+    model = mdir / "model.onnx"
     t = time.perf_counter()
-    if not (out / "model.onnx").exists():
-        faceplate_cmd("train", "--a", str(out / "fs_a"), "--b", str(out / "fs_b"), "--out", str(out / "run"),
-                      "--resolution", str(args.resolution), "--width", str(args.width), "--batch", str(args.batch),
-                      "--max-steps", str(args.steps), "--lr", str(args.lr), "--preview-every", "0", "--save-every",
-                      "0", "--seed", "1")
-        faceplate_cmd("export", str(out / "run"), "--out", str(out / "model.onnx"))
+    if not model.exists():
+        faceplate_cmd("train", "--a", str(out / "fs_a"), "--b", str(out / "fs_b"), "--out", str(mdir / "run"),
+                      "--preview-every", "0", "--save-every", "0", *train_argv)
+        faceplate_cmd("export", str(mdir / "run"), "--out", str(model))
     timings["train+export"] = time.perf_counter() - t
-    report: dict = {"settings": vars(args), "swap_vs_truth": {}}
+    report: dict = {"settings": {**vars(args), "tag": tag, "train_argv": train_argv}, "held_out": True,
+                    "training_frames": format_frames(trained_on), "scored_frames": scored,
+                    "train": train_log_figures(mdir / "run", args.batch), "swap_vs_truth": {}}
     # B differs from A in skin tone as well: colour matching to the plate (the default, for real shots
     # lit differently from B's material) pulls the swap back towards A's tone, so both are reported
     for match in ("none", "reinhard"):
         t = time.perf_counter()
-        passes = Sequence(str(out / f"passes_{match}" / "passes.####.exr"))
-        faceplate_cmd("render", plate.pattern, "--model", str(out / "model.onnx"), "--frames", shot, "--out",
-                      passes.pattern, "--alignments", str(out / "fs_a" / "alignments.json"), "--comp",
-                      "--skip-existing", "--colour-match", match)
+        passes = Sequence(str(mdir / f"swap_{match}" / "passes.####.exr"))
+        faceplate_cmd("render", plate.pattern, "--model", str(model), "--frames", format_frames(scored), "--out",
+                      passes.pattern, "--alignments", str(alignments), "--comp", "--skip-existing",
+                      "--colour-match", match, "--colour-space", SPACE)
         timings[f"render ({match})"] = time.perf_counter() - t
-        report["swap_vs_truth"][f"colour_match={match}"] = masked_metrics(plate, passes, truth, frames, config)
-    report["pass_through"] = pass_through_error(plate, passes, frames)
+        t = time.perf_counter()
+        base = render_baselines(mdir, model, plate, alignments, truth, out / "fs_b", scored, match, config)
+        timings[f"baselines ({match})"] = time.perf_counter() - t
+        comps = {"swap": passes, "do_nothing": None, **base}
+        figures = masked_metrics(comps, plate, passes, truth, scored, config)
+        figures["swap_minus_constant_db"] = round(figures["swap"]["psnr"] - figures["constant_mean_b"]["psnr"], 3)
+        figures["ceiling_minus_swap_db"] = round(figures["ceiling"]["psnr"] - figures["swap"]["psnr"], 3)
+        report["swap_vs_truth"][f"colour_match={match}"] = figures
+        if match == "none":
+            report["pass_through"] = pass_through_error(plate, passes, scored)
+            report["baseline_pass_through"] = {k: pass_through_error(plate, s, scored)["comp_vs_plate_outside_matte"]
+                                               for k, s in base.items()}
     # 4. a still face with sensor noise: landmark jitter raw/smoothed and matte flicker
-    still = Sequence(str(out / "still" / "still.####.exr"))
-    photo = None
-    for i, f in enumerate(frames):
-        if not still.path(f).exists():
-            photo = photo if photo is not None else load_photo_linear(astronaut_path(), config, SPACE)
-            px = demo_plate.render_frame(photo, 0, 2, seed=1000 + i, width=W, height=H)  # same pose, new noise
-            write_sequence(still, {f: px})
-    if not (out / "fs_still" / "faceset.json").exists():
-        faceplate_cmd("extract", still.pattern, "--frames", shot, "--out", str(out / "fs_still"), "--quiet", *size)
-    report["still_landmark_jitter"] = jitter(out / "fs_still" / "alignments.json")
-    still_passes = Sequence(str(out / "still_passes" / "p.####.exr"))
-    faceplate_cmd("render", still.pattern, "--model", str(out / "model.onnx"), "--frames", shot, "--out",
-                  still_passes.pattern, "--alignments", str(out / "fs_still" / "alignments.json"), "--comp",
-                  "--skip-existing")
-    report["still_matte_flicker"] = round(flicker(still_passes, frames), 6)
-    report["still_pass_through"] = pass_through_error(still, still_passes, frames)
+    if not args.no_still:
+        still_frames = frames[:24]
+        still_shot = f"{first}-{still_frames[-1]}"
+        still = Sequence(str(out / "still" / "still.####.exr"))
+        photo = None
+        for i, f in enumerate(still_frames):
+            if not still.path(f).exists():
+                photo = photo if photo is not None else load_photo_linear(astronaut_path(), config, SPACE)
+                px = demo_plate.render_frame(photo, 0, 2, seed=1000 + i, width=W, height=H)  # same pose, new noise
+                write_sequence(still, {f: px})
+        if not (out / "fs_still" / "faceset.json").exists():
+            faceplate_cmd("extract", still.pattern, "--frames", still_shot, "--out", str(out / "fs_still"), "--quiet",
+                          *size)
+        report["still_landmark_jitter"] = jitter(out / "fs_still" / "alignments.json")
+        still_passes = Sequence(str(mdir / "still_passes" / "p.####.exr"))
+        faceplate_cmd("render", still.pattern, "--model", str(model), "--frames", still_shot, "--out",
+                      still_passes.pattern, "--alignments", str(out / "fs_still" / "alignments.json"), "--comp",
+                      "--skip-existing")
+        report["still_matte_flicker"] = round(flicker(still_passes, still_frames), 6)
+        report["still_pass_through"] = pass_through_error(still, still_passes, still_frames)
     report["colour_round_trip_max_rel_error"] = colour_round_trip(plate.path(first), config)
     if args.demo:
         d = Path(args.demo)
@@ -253,8 +355,12 @@ def main() -> int:
         }
     report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     text = json.dumps(report, indent=1, default=float)
+    (mdir / "quality.json").write_text(text + "\n")
     (out / "quality.json").write_text(text + "\n")
     print(text)
+    none = report["swap_vs_truth"]["colour_match=none"]
+    print("held-out masked PSNR (colour_match=none): " + ", ".join(f"{k} {none[k]['psnr']:.2f}" for k in SOURCES),
+          file=sys.stderr)
     return 0
 
 

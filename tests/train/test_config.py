@@ -110,3 +110,16 @@ def test_expression_flags_in_the_cli():
     assert (cfg.expressions, cfg.expression_prob) == ("b", 0.7)
     with pytest.raises(SystemExit):
         p.parse_args(["--expressions", "sometimes"])
+
+
+def test_schedule_settings():
+    cfg = C.from_mapping(dict(a="/a", b="/b", out="/o", schedule="cosine", lr_end=0.1, warmup_steps=50,
+                              warp_strength=0.01, precision="bf16"))
+    assert (cfg.schedule, cfg.lr_end, cfg.warmup_steps, cfg.warp_strength, cfg.precision) == (
+        "cosine", 0.1, 50, 0.01, "bf16")
+    with pytest.raises(InputError, match="expected one of constant, cosine, linear"):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", schedule="step"))
+    with pytest.raises(InputError, match="lr-end"):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", lr_end=2.0))
+    with pytest.raises(InputError, match="expected one of auto, fp32, bf16"):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", precision="fp16"))

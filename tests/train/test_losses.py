@@ -85,3 +85,26 @@ def test_swap_loss_terms_and_eye_weight():
     assert w.shape == (2, 1, 32, 32) and w.max().item() == 3.0
     with pytest.raises(InputError, match="unknown"):
         SwapLoss({"perceptual": 1.0})
+
+
+def test_edge_loss_sees_softness_that_pixels_barely_see():
+    import torch.nn.functional as F
+
+    from faceplate.train.losses import LOSSES
+
+    torch.manual_seed(1)
+    target = (torch.rand(2, 3, 32, 32) > 0.5).float() * 0.6 + 0.2  # sharp texture
+    masks = torch.zeros(2, 3, 32, 32)
+    masks[:, 0, 2:30, 2:30] = 1
+    w = pixel_weights(masks, 0.0)
+    soft = F.avg_pool2d(F.pad(target, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    offset = target + 0.05  # a small flat error: no change of gradients
+    edge, l1 = LOSSES["edge"], LOSSES["l1"]
+    assert edge(target, target, w, None, masks).item() == 0.0
+    assert edge(offset, target, w, None, masks).item() == pytest.approx(0.0, abs=1e-6)
+    assert l1(offset, target, w, None, masks).item() == pytest.approx(0.05, abs=1e-6)
+    assert edge(soft, target, w, None, masks).item() > l1(soft, target, w, None, masks).item() > 0.1
+    # differences that cross the edge of the weights do not count
+    out = target.clone()
+    out[:, :, :2, :] = 0
+    assert edge(out, target, w, None, masks).item() == 0.0

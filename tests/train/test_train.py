@@ -131,11 +131,11 @@ def test_max_time_bounds_a_run(facesets, tmp_path):
     assert (tmp_path / "run" / "losses.png").exists()
 
 
-def _spawn(a, b, run, save_every):
+def _spawn(a, b, run, save_every, max_steps=100000, extra=()):
     args = [sys.executable, "-m", "faceplate", "train", "--a", str(a), "--b", str(b), "--out", str(run),
-            "--width", "8", "--ae-dims", "16", "--batch", "2", "--max-steps", "100000", "--seed", "3",
+            "--width", "8", "--ae-dims", "16", "--batch", "2", "--max-steps", str(max_steps), "--seed", "3",
             "--lr", "0.001", "--save-every", str(save_every), "--preview-every", "0", "--log-every", "1",
-            "--workers", "0", "--device", "cpu", "--no-tensorboard", "--cache-mb", "64"]
+            "--workers", "0", "--device", "cpu", "--no-tensorboard", "--cache-mb", "64", *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
 
@@ -181,6 +181,44 @@ def test_killed_run_resumes_with_same_next_loss(facesets, tmp_path, how):
     assert resumed.history[0]["step"] == step + 1
     assert not [p.name for p in run.iterdir() if ".tmp-" in p.name]
     assert resumed.history[0]["total"] == straight.history[-1]["total"]
+
+
+def test_interrupted_cosine_run_resumes_with_the_same_rates(facesets, tmp_path):
+    """A decaying schedule is a function of the step (and the budget): Ctrl-C, then --resume with the
+    same budget, gives the rates and losses of a run that was never stopped."""
+    a, b = facesets
+    run = tmp_path / "run"
+    sched = dict(schedule="cosine", warmup_steps=2, lr_end=0.1)
+    proc = _spawn(a, b, run, save_every=1000, max_steps=24,
+                  extra=["--schedule", "cosine", "--warmup-steps", "2", "--lr-end", "0.1"])
+    _wait_steps(run, 4, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode in (0, 130), err
+    step = len(read_log(run / "losses.jsonl"))
+    resumed = train(tiny_config(a, b, run, max_steps=24, preview_every=0, **sched), resume=True, progress=False)
+    straight = train(tiny_config(a, b, tmp_path / "straight", max_steps=24, save_every=0, preview_every=0, **sched),
+                     progress=False)
+    assert [r["step"] for r in resumed.history] == list(range(step + 1, 25))
+    assert [(r["lr"], r["total"]) for r in resumed.history] == [(r["lr"], r["total"]) for r in straight.history[step:]]
+    lrs = [r["lr"] for r in straight.history]
+    assert lrs[0] == pytest.approx(5e-4) and lrs[1] == pytest.approx(1e-3) and lrs[-1] < 2e-4
+
+
+def test_max_time_counts_every_session_and_bf16_on_cpu(facesets, tmp_path):
+    from faceplate.train.checkpoint import load_checkpoint
+
+    a, b = facesets
+    cfg = tiny_config(a, b, tmp_path / "run", max_steps=100000, max_time=0.3, save_every=0, preview_every=0,
+                      schedule="linear", precision="bf16")
+    first = train(cfg, progress=False)
+    assert all(np.isfinite(r["total"]) for r in first.history)
+    spent = load_checkpoint(tmp_path / "run")["scheduler"]["elapsed"]
+    assert spent >= 0.3
+    again = train(cfg, resume=True, progress=False)  # the budget is spent: one more step, then stop
+    assert again.step == first.step + 1
+    assert again.history[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # the linear decay reached its end
+    assert load_checkpoint(tmp_path / "run")["scheduler"]["elapsed"] > spent
 
 
 @pytest.mark.parametrize("fp16", [False, True])

@@ -93,9 +93,12 @@ def pass_images(plate: Image, passes: Passes, settings: RenderSettings, separate
 
 
 def write_passes(out: str, frame: int, plate: Image, passes: Passes, settings: RenderSettings, separate: bool,
-                 model_sha256: str) -> list[Path]:
-    """Write the frame's files; each appears atomically, and on failure none of them is left behind."""
-    images = pass_images(plate, passes, settings, separate, provenance(model_sha256, settings, frame, passes.faces))
+                 model_sha256: str, extra_meta: dict[str, Any] | None = None) -> list[Path]:
+    """Write the frame's files; each appears atomically, and on failure none of them is left behind.
+    ``extra_meta`` is added to the provenance (e.g. ``faceplate:baseline`` for a quality baseline)."""
+    meta = provenance(model_sha256, settings, frame, passes.faces)
+    meta.update(extra_meta or {})
+    images = pass_images(plate, passes, settings, separate, meta)
     patterns = output_patterns(out, settings, separate)
     written: list[Path] = []
     try:

@@ -18,11 +18,13 @@ from typing import Any, Mapping
 from faceplate.errors import InputError
 from faceplate.params import Param, collect
 from faceplate.plates.atomic import write_text_atomic
+from faceplate.train.schedule import SCHEDULE_NAMES
 
 MODELS = ("original", "liae")
 #: which identity gets synthesized expressions (:mod:`faceplate.train.expression`)
 EXPRESSIONS = ("off", "b", "a", "both")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 TRAIN_PARAMS: list[Param] = [
     Param("a", "file", None, "Face set A", "face set (or selection JSON) of the face in the shot"),
@@ -37,15 +39,22 @@ TRAIN_PARAMS: list[Param] = [
     Param("ae_dims", "int", 256, "Bottleneck", "bottleneck (dense) width", minimum=4, maximum=4096),
     Param("batch", "int", 8, "Batch", "faces of each identity per step (per process)", minimum=1, maximum=4096),
     Param("max_steps", "int", 100000, "Max steps", "stop after this many steps", minimum=1),
-    Param("max_time", "float", 0.0, "Max time", "stop after this many seconds (0: no limit)", minimum=0.0),
+    Param("max_time", "float", 0.0, "Max time", "stop after this many seconds of training, counted over "
+          "resumes (0: no limit)", minimum=0.0),
     Param("seed", "int", 0, "Seed", "random seed (weights, data order, augmentation)", minimum=0),
     Param("lr", "float", 5e-5, "Learning rate", "Adam learning rate", minimum=0.0),
     Param("warmup_steps", "int", 0, "Warm-up", "linear learning-rate warm-up steps", minimum=0),
+    Param("schedule", "choice", "constant", "LR schedule", "learning-rate decay over the budget (--max-steps, "
+          "or --max-time when that ends the run first): constant, cosine, linear", choices=SCHEDULE_NAMES),
+    Param("lr_end", "float", 0.0, "Final LR", "learning rate at the end of the budget, as a fraction of --lr "
+          "(cosine and linear schedules)", minimum=0.0, maximum=1.0),
     Param("losses", "string", "l1:1,ssim:1,mask:1", "Losses",
-          "loss terms name:weight, from l1, mse, ssim, ms_ssim, mask"),
+          "loss terms name:weight, from l1, mse, ssim, ms_ssim, edge, mask"),
     Param("eyes_mouth_weight", "float", 3.0, "Eyes/mouth weight",
           "extra pixel weight on the eyes and mouth masks", minimum=0.0),
     Param("warp", "bool", True, "Random warp", "random warp of the input faces"),
+    Param("warp_strength", "float", 0.025, "Warp strength", "random warp: std of the control-point offsets, "
+          "fraction of the size", minimum=0.0, maximum=0.2),
     Param("flip", "bool", True, "Flips", "random horizontal flips"),
     Param("rotation", "float", 10.0, "Rotation", "random rotation range, degrees", minimum=0.0, maximum=180.0),
     Param("scale", "float", 0.05, "Scale", "random scale range (fraction)", minimum=0.0, maximum=0.5),
@@ -70,6 +79,8 @@ TRAIN_PARAMS: list[Param] = [
     Param("cache_mb", "int", 4096, "Cache", "keep face sets in memory up to this size (MB)", minimum=0),
     Param("compile", "bool", False, "Compile", "torch.compile the model"),
     Param("device", "choice", "auto", "Device", "training device", choices=DEVICES),
+    Param("precision", "choice", "auto", "Precision", "training arithmetic: auto (bf16 autocast on CUDA, fp32 "
+          "on the CPU), fp32, or bf16 (autocast on either device)", choices=PRECISIONS),
     Param("deterministic", "bool", False, "Deterministic", "on CUDA, deterministic kernels (slower; CPU runs "
           "are always repeatable)"),
     Param("tensorboard", "bool", True, "TensorBoard", "write TensorBoard logs to RUN/tensorboard"),
@@ -97,9 +108,12 @@ class TrainConfig:
     seed: int = 0
     lr: float = 5e-5
     warmup_steps: int = 0
+    schedule: str = "constant"
+    lr_end: float = 0.0
     losses: str = "l1:1,ssim:1,mask:1"
     eyes_mouth_weight: float = 3.0
     warp: bool = True
+    warp_strength: float = 0.025
     flip: bool = True
     rotation: float = 10.0
     scale: float = 0.05
@@ -117,6 +131,7 @@ class TrainConfig:
     cache_mb: int = 4096
     compile: bool = False
     device: str = "auto"
+    precision: str = "auto"
     deterministic: bool = False
     tensorboard: bool = True
 

@@ -9,7 +9,10 @@ Run folder::
     RUN/previews/step_NNNNNNN.png  preview grids;  RUN/losses.png  loss plot;  RUN/tensorboard/
     RUN/previews/expressions.png   with --expressions: the synthesized expressions of the chosen set(s)
 
-On CUDA the step runs under bf16 autocast with channels_last tensors (optionally ``torch.compile``).
+On CUDA the step runs under bf16 autocast with channels_last tensors (optionally ``torch.compile``);
+``--precision bf16`` asks for bf16 autocast on the CPU too. The learning rate follows ``--schedule``
+over the run's budget (:mod:`faceplate.train.schedule`); ``--max-time`` counts the training time of
+every session of a run (saved in the checkpoint), so a resumed run stops when the whole run used it.
 Distributed runs (``faceplate.train.ddp`` under ``torchrun``) pass a :class:`DistContext`; rank 0
 alone writes files.
 """
@@ -38,6 +41,7 @@ from faceplate.train.data import (FaceSource, PairDataset, StepBatchSampler, dat
                                   preview_batch)
 from faceplate.train.losses import SwapLoss
 from faceplate.train.models import ModelSpec, SwapModel, TrainNet, build_model
+from faceplate.train.schedule import LRSchedule
 
 log = logging.getLogger("faceplate.train")
 
@@ -105,10 +109,10 @@ def model_spec(cfg: TrainConfig, resolution: int) -> ModelSpec:
     return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims)
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig):
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, LRSchedule]:
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
-    warm = cfg.warmup_steps
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) if warm else 1.0)
+    sched = LRSchedule(opt, name=cfg.schedule, lr=cfg.lr, max_steps=cfg.max_steps, max_time=cfg.max_time,
+                       warmup_steps=cfg.warmup_steps, lr_end=cfg.lr_end)
     return opt, sched
 
 
@@ -151,10 +155,12 @@ class Progress:
         self._bar = bar("train", total, enabled, unit="step")
         self._last = 0
 
-    def update(self, step: int, losses: dict[str, float], sps: float, elapsed: float, steps_done: int) -> None:
+    def update(self, step: int, losses: dict[str, float], sps: float, elapsed: float, steps_done: int,
+               trained: float | None = None) -> None:
+        """``elapsed``: seconds of this session; ``trained``: of the whole run (``--max-time`` counts those)."""
         eta = (self.total - step) * elapsed / max(1, steps_done)
         if self.max_time:
-            eta = min(eta, self.max_time - elapsed)
+            eta = min(eta, self.max_time - (elapsed if trained is None else trained))
         terms = " ".join(f"{k} {v:.4f}" for k, v in losses.items())
         self._bar.set(f"step {step}/{self.total} | {terms} | {sps:.1f} samples/s | ETA {_fmt_time(eta)}")
         self._bar.step(step - self._last)
@@ -192,7 +198,10 @@ def prepare(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict | None]:
         return cfg, None
     state = ckpt.load_checkpoint(run_dir / ckpt.FILENAME)
     try:
-        saved = cfgmod.from_mapping(state["config"])
+        saved_values = dict(state["config"])
+        # runs from before schedules existed trained at a constant rate: they continue that way
+        saved_values.setdefault("schedule", "constant")
+        saved = cfgmod.from_mapping(saved_values)
     except (InputError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {run_dir / ckpt.FILENAME}: its settings are unreadable ({exc})") from None
     cfgmod.check_resume(saved, cfg)
@@ -264,6 +273,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     if cfg.compile:
         step_net = torch.compile(step_net)
     loss_fn = SwapLoss(cfg.loss_weights(), cfg.eyes_mouth_weight)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and cuda)
 
     if dist.main:
         cfgmod.save(cfg, run_dir)
@@ -279,7 +289,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     src_b = FaceSource(fb, resolution, cfg.cache_mb)
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
-                          expression_strength=cfg.expression_strength)
+                          expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength)
     aug_a, aug_b = (replace(aug, expression_prob=cfg.expression_prob_of(side)) for side in ("a", "b"))
     _check_expressions(cfg, {"a": src_a, "b": src_b})
     ds = PairDataset(src_a, src_b, cfg.seed, aug_a, aug_b)
@@ -306,6 +316,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     interrupted = False
     t0 = time.perf_counter()
     t_last, step_last = t0, start
+    base_elapsed = sched.elapsed  # training seconds before this session (0 for a new run)
+    elapsed = base_elapsed
     saved_at = start if resume else -1
     log_fh = open(log_path, "a", encoding="utf-8") if dist.main else None
     try:
@@ -315,7 +327,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                 tensors = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
                 if cuda:
                     tensors = {k: v.contiguous(memory_format=torch.channels_last) for k, v in tensors.items()}
-                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
+                lr_now = sched.apply(step, elapsed)
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                     ra, ma, rb, mb = step_net(tensors["in_a"], tensors["in_b"])
                 la, pa = loss_fn(ra, ma, tensors["tgt_a"], tensors["mask_a"])
                 lb, pb = loss_fn(rb, mb, tensors["tgt_b"], tensors["mask_b"])
@@ -326,22 +339,24 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
-                sched.step()
                 step += 1
 
                 vals = torch.stack([total.detach(), la.detach(), lb.detach()]
                                    + [(pa[k] + pb[k]).detach() for k in pa]).float()
-                flag = torch.tensor([1.0 if (stop.set or (cfg.max_time and time.perf_counter() - t0
-                                                          >= cfg.max_time)) else 0.0], device=vals.device)
+                # [stop asked, training seconds so far]; ranks agree on both (the schedule reads the time)
+                flag = torch.tensor([1.0 if stop.set else 0.0, base_elapsed + time.perf_counter() - t0],
+                                    dtype=torch.float64, device=vals.device)
                 if dist.world > 1:
                     torch.distributed.all_reduce(vals)
                     vals /= dist.world
                     torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+                stop_flag, elapsed = flag.cpu().tolist()
+                sched.elapsed = elapsed
                 v = vals.cpu().tolist()
                 row = {"step": step, "total": v[0], "a": v[1], "b": v[2]}
                 row.update({k: v[3 + i] for i, k in enumerate(pa)})
                 now = time.perf_counter()
-                row["lr"] = sched.get_last_lr()[0]
+                row["lr"] = lr_now
                 row["time"] = now - t0
                 if dist.main:
                     log_fh.write(json.dumps(row, sort_keys=True) + "\n")
@@ -350,7 +365,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                 if step % cfg.log_every == 0 or step == cfg.max_steps:
                     sps = samples_per_step * (step - step_last) / max(1e-9, now - t_last)
                     t_last, step_last = now, step
-                    bar.update(step, {k: row[k] for k in ("total", *pa)}, sps, now - t0, step - start)
+                    bar.update(step, {k: row[k] for k in ("total", *pa)}, sps, now - t0, step - start, elapsed)
                     if writer is not None:
                         for k, val in row.items():
                             if k not in ("step", "time"):
@@ -361,7 +376,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                 if cfg.save_every and step % cfg.save_every == 0:
                     save(step)
                     saved_at = step
-                if flag.item() > 0:
+                if stop_flag > 0 or (cfg.max_time and elapsed >= cfg.max_time):
                     interrupted = stop.set
                     break
             if saved_at != step:

@@ -1,10 +1,13 @@
-"""Training losses, chosen by name with weights: masked L1/MSE, SSIM, MS-SSIM, mask loss.
+"""Training losses, chosen by name with weights: masked L1/MSE, SSIM, MS-SSIM, edge, mask loss.
 
 SSIM follows Wang et al. 2004 as implemented by ``skimage.metrics.structural_similarity`` with
 ``gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1``: an 11-tap Gaussian
 window, K1 = 0.01, K2 = 0.03, mean over the "valid" region (borders of 5 px excluded). MS-SSIM
 follows Wang et al. 2003 (5 scales, weights 0.0448 … 0.1333), using fewer scales when the image
 is too small for five (each scale must keep at least the 11 px window).
+
+``edge`` is the masked L1 of the images' forward differences (x and y), weighted like L1 (a pair of
+pixels counts with the smaller of its two weights).
 
 Shapes: images ``(N, C, H, W)`` float in [0, 1]; masks ``(N, 3, H, W)`` channels face, eyes, mouth.
 """
@@ -113,6 +116,21 @@ def _ms_ssim_loss(pred, target, w, pred_mask, masks):
     return 1.0 - ms_ssim(pred * face, target * face).mean()
 
 
+def _grads(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward differences along x (N, C, H, W-1) and y (N, C, H-1, W)."""
+    return x[..., :, 1:] - x[..., :, :-1], x[..., 1:, :] - x[..., :-1, :]
+
+
+def _edge(pred, target, w, pred_mask, masks):
+    """Weighted L1 of the image gradients (forward differences): penalises a soft face, whose edges
+    are weaker than the target's, where L1/MSE on the pixels barely notice it."""
+    (px, py), (tx, ty) = _grads(pred), _grads(target)
+    wx = torch.minimum(w[..., :, 1:], w[..., :, :-1])
+    wy = torch.minimum(w[..., 1:, :], w[..., :-1, :])
+    num = (wx * (px - tx).abs()).sum() + (wy * (py - ty).abs()).sum()
+    return num / ((wx.sum() + wy.sum()) * pred.shape[1]).clamp_min(1e-6)
+
+
 def _mask_loss(pred, target, w, pred_mask, masks):
     return F.mse_loss(pred_mask, masks[:, 0:1])
 
@@ -123,6 +141,7 @@ LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "mse": _mse,
     "ssim": _ssim_loss,
     "ms_ssim": _ms_ssim_loss,
+    "edge": _edge,
     "mask": _mask_loss,
 }
 LOSS_NAMES = tuple(LOSSES)
