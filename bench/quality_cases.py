@@ -92,3 +92,71 @@ def make_photo_case(out: Path, frames: int, config, space: str, width: int = 128
                 _write(b_stills.path(n), variant(base, i, seed=5 + n), f"{name_b} variant {i} of {p.name}")
     return {"name_a": name_a, "name_b": name_b, "plate": plate, "a_stills": a_stills, "b_stills": b_stills,
             "b_count": n, "a_still_count": len(photos_a) - 1}
+
+
+def _cmd(*argv: str) -> None:
+    import subprocess
+    import sys
+
+    rc = subprocess.call([sys.executable, "-m", "faceplate", *argv])
+    if rc:
+        raise SystemExit(f"quality bench: 'faceplate {' '.join(argv)}' failed with exit code {rc}")
+
+
+def _frames_of(folder: Path) -> list[int]:
+    import json
+
+    return sorted({int(r["frame"]) for r in json.loads((folder / "faceset.json").read_text())["faces"]})
+
+
+def run_photo_case(out: Path, frames: int, train_argv: list[str], size: int, config, space: str) -> dict:
+    """The two-identity case end to end: A's shot and stills, B's stills, face sets (A from every
+    other frame of the shot plus A's stills, B from B's stills), the same training as the oracle, a
+    render of the held-out frames with the render's defaults, and every metric next to the baselines."""
+    import hashlib
+    import json
+
+    from faceplate.plates.sequence import format_frames
+    from faceplate.quality.evaluate import format_table, score_shot, verdicts
+
+    first = 1001
+    case = make_photo_case(out, frames, config, space, first=first)
+    last = first + frames - 1
+    sz = ["--size", str(size)]
+    if not (out / "fs_a_shot" / "faceset.json").exists():
+        _cmd("extract", case["plate"].pattern, "--frames", f"{first}-{last}", "--out", str(out / "fs_a_shot"),
+             "--quiet", "--colour-space", space, *sz)
+    parts = [("fs_a", case["plate"].pattern, ["--frames", f"{first}-{last}x2"])]
+    if case["a_stills"] is not None:
+        parts.append(("fs_a_stills", case["a_stills"].pattern, ["--frames", f"1-{case['a_still_count']}",
+                                                                 "--no-track"]))
+    parts.append(("fs_b", case["b_stills"].pattern, ["--frames", f"1-{case['b_count']}", "--no-track"]))
+    for name, pattern, extra in parts:
+        if not (out / name / "faceset.json").exists():
+            _cmd("extract", pattern, *extra, "--out", str(out / name), "--quiet", "--colour-space", space, *sz)
+    fs_a = out / "fs_a"
+    if case["a_stills"] is not None:
+        fs_a = out / "fs_a_all"
+        if not (fs_a / "faceset.json").exists():
+            _cmd("faces", "merge", str(out / "fs_a"), str(out / "fs_a_stills"), "--out", str(fs_a))
+    tag = hashlib.sha256(json.dumps(train_argv).encode()).hexdigest()[:10]
+    mdir = out / "models" / tag
+    model = mdir / "model.onnx"
+    if not model.exists():
+        _cmd("train", "--a", str(fs_a), "--b", str(out / "fs_b"), "--out", str(mdir / "run"), "--preview-every", "0",
+             "--save-every", "0", *train_argv)
+        _cmd("export", str(mdir / "run"), "--out", str(model))
+    alignments = out / "fs_a_shot" / "alignments.json"
+    trained = set(_frames_of(out / "fs_a"))
+    scored = [f for f in range(first, last + 1) if f not in trained]
+    passes = mdir / "swap" / "passes.####.exr"
+    from faceplate.plates import Sequence
+
+    _cmd("render", case["plate"].pattern, "--model", str(model), "--frames", format_frames(scored), "--out",
+         str(passes), "--alignments", str(alignments), "--comp", "--skip-existing", "--colour-space", space)
+    result = score_shot(case["plate"], Sequence(str(passes)), alignments, model, scored, space, config,
+                        mdir / "baselines", faceset_a=fs_a, faceset_b=out / "fs_b")
+    result["case"] = {"a": case["name_a"], "b": case["name_b"], "held_out": True, "model": str(model)}
+    result["table"] = format_table(result)
+    result["verdicts"] = verdicts(result)
+    return result

@@ -116,12 +116,13 @@ BASELINE_ROWS = {"constant": "constant_mean_b", "nearest": "nearest_b", "truth":
 def score_shot(plate: Sequence, passes: Sequence, alignments: Path, model_path: Path, frames: Seq[int], space: str,
                config, work: Path, faceset_a: Path | None = None, faceset_b: Path | None = None,
                truth: Sequence | None = None, baselines: Seq[str] = ("constant", "nearest"), settings=None,
-               identity: bool = True) -> dict:
+               identity: bool = True, rendered: Mapping[str, Sequence] | None = None) -> dict:
     """Render each baseline's passes (through the real render path, with the model's matte) into
     ``work/<baseline>/`` where missing, then :func:`evaluate` the swap's ``passes`` next to them.
 
     ``settings``: the :class:`~faceplate.render.settings.RenderSettings` the swap was rendered with
-    (default: the render's defaults with the comp layer), so baselines are cut and colour-matched alike."""
+    (default: the render's defaults with the comp layer), so baselines are cut and colour-matched alike.
+    ``rendered``: baseline passes already rendered with those settings (report row name -> sequence)."""
     from faceplate.faces.faceset import FaceSet
     from faceplate.quality.baselines import face_contexts, make_baseline, render_baseline
     from faceplate.render.model import load_model
@@ -138,7 +139,7 @@ def score_shot(plate: Sequence, passes: Sequence, alignments: Path, model_path: 
         base = make_baseline(name, model=model, faceset_b=fs_b, truth=truth.pattern if truth else None,
                              config=config, space=space)
         row = BASELINE_ROWS.get(name, name)
-        seq = Sequence(str(Path(work) / row / "passes.####.exr"))
+        seq = (rendered or {}).get(row) or Sequence(str(Path(work) / row / "passes.####.exr"))
         todo = [f for f in frames if not seq.path(f).exists()]
         if todo:
             render_baseline(base, model, plate.pattern, alignments, todo, seq.pattern, settings, config)
