@@ -206,6 +206,14 @@ def test_write_parts_keeps_each_parts_storage(tmp_path):
     again = write_parts(tmp_path / "q.exr", [Part("colour", a, "float", "none"), Part("matte", b, "half", "zip", 1)],
                         metadata={"faceplate:frame": 7})
     assert again.read_bytes() == path.read_bytes()  # deterministic bytes
+    tiled = write_parts(tmp_path / "t.exr", [Part("colour", a, "float", "none", tile=32),
+                                             Part("matte", b, "float", "zip", tile=8)])
+    inp = oiio.ImageInput.open(str(tiled))
+    assert (inp.spec().tile_width, inp.seek_subimage(1, 0), inp.spec().tile_width) == (32, True, 8)
+    inp.close()
+    back = read_image(tiled)
+    np.testing.assert_array_equal(back.rgb(), a.pixels)
+    np.testing.assert_array_equal(back.channels_array(["mask.Y", "mask.Z"]), b.pixels)
 
 
 @pytest.mark.parametrize("parts, message", [
@@ -218,6 +226,10 @@ def test_write_parts_refuses_bad_parts(tmp_path, parts, message):
     made = [Part(n, Image(np.zeros((2, 2, len(c)), np.float32), c, (0, 0, 2, 2), (0, 0, 2, 2))) for n, c in parts]
     with pytest.raises(OutputError, match=message):
         write_parts(tmp_path / "x.exr", made)
+    with pytest.raises(OutputError, match=r"expected all parts tiled or all in scanlines \(OpenEXR\), found tiles \[0, 4\]"):
+        write_parts(tmp_path / "x.exr", [Part("a", _image(channels=("R",))), Part("b", _image(channels=("G",)), tile=4)])
+    with pytest.raises(OutputError, match="tile size must be a whole number >= 1, found -1"):
+        write_parts(tmp_path / "x.exr", [Part("a", _image(channels=("R",)), tile=-1)])
     with pytest.raises(OutputError, match="multi-part images are EXR files, found suffix '.tif'"):
         write_parts(tmp_path / "x.tif", made or [Part("a", _image())])
     assert list(tmp_path.iterdir()) == []

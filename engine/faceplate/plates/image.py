@@ -317,13 +317,16 @@ def write_image(
 
 @dataclass(frozen=True)
 class Part:
-    """One part of a multi-part EXR (:func:`write_parts`): a name, its image and how it is stored."""
+    """One part of a multi-part EXR (:func:`write_parts`): a name, its image and how it is stored
+    (``tile``: 0 for scanlines, else tiles of ``tile``×``tile`` pixels; one tile for the whole image
+    costs the least to write and read)."""
 
     name: str
     image: Image
     pixel_type: str | Sequence[str] | None = None
     compression: str = "zip"
     zip_level: int | None = None
+    tile: int = 0
 
 
 def write_parts(path: str | os.PathLike, parts: Sequence[Part], *, metadata: Mapping[str, Any] | None = None) -> Path:
@@ -342,10 +345,17 @@ def write_parts(path: str | os.PathLike, parts: Sequence[Part], *, metadata: Map
         raise OutputError(f"output {path}: expected distinct channel names across parts, found {names}")
     if len({p.name for p in parts}) != len(parts) or not all(p.name for p in parts):
         raise OutputError(f"output {path}: expected distinct, non-empty part names, found {[p.name for p in parts]}")
+    if len({bool(p.tile) for p in parts}) != 1:
+        raise OutputError(f"output {path}: expected all parts tiled or all in scanlines (OpenEXR), found "
+                          f"tiles {[p.tile for p in parts]}")
     specs, pixels = [], []
     for p in parts:
         spec, px = _spec(path, p.image, p.pixel_type, p.compression, metadata, p.zip_level)
         spec.attribute("name", p.name)
+        if p.tile:
+            if not isinstance(p.tile, int) or p.tile < 1:
+                raise OutputError(f"output {path}: tile size must be a whole number >= 1, found {p.tile!r}")
+            spec.tile_width = spec.tile_height = p.tile
         specs.append(spec)
         pixels.append(px)
     return _write(path, specs, pixels)
