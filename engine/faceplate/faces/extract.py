@@ -107,6 +107,7 @@ class ExtractResult:
     contact_sheet: Path | None = None
     analysed: bool = True  # False when alignments.json was reused
     cuts: list[int] | None = None
+    ahead: dict[str, float] | None = None  # seconds of read/colour/detect done on the reader thread
 
 
 def _settings_doc(source: Source, space: str, config, settings: ExtractSettings) -> dict[str, Any]:
@@ -297,4 +298,4 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
         log.warning("%d frame(s) without the chosen face: %s", len(gaps),
                     ", ".join(str(g) for g in gaps[:20]) + (" ..." if len(gaps) > 20 else ""))
     return ExtractResult(fs, apath, list(source.files), gaps, written, skipped, dict(timer.t), sheet,
-                         analysed=reuse is None, cuts=list(analysis.cuts))
+                         analysed=reuse is None, cuts=list(analysis.cuts), ahead=dict(timer.ahead))
