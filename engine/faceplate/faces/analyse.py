@@ -89,9 +89,12 @@ def reduce(rgb: np.ndarray, side: int) -> tuple[np.ndarray, float]:
 
 
 def proxies(config, space: str, arrays: list[np.ndarray]) -> list[np.ndarray]:
-    """sRGB proxies of several H×W×3 arrays through one OCIO call."""
+    """sRGB proxies of several H×W×3 arrays through one OCIO call (one array: converted as it is,
+    without the copies that join several; the values are the same)."""
     if not arrays:
         return []
+    if len(arrays) == 1:
+        return [config.to_proxy(arrays[0], space)]
     flat = np.concatenate([a.reshape(-1, 3) for a in arrays])
     width = 1024  # OCIO through OpenImageIO works per scanline: keep the lines long
     rows = -(-flat.shape[0] // width)
