@@ -35,6 +35,8 @@ DETECT_SIDE = 640
 #: FaceMesh region proxies are area-reduced to this many pixels per FaceMesh input pixel (192 px over
 #: 1.5 × the face): above 1, the model's own warp still samples finer than its input
 MESH_OVERSAMPLE = 1.0
+#: pixels kept around the square FaceMesh reads (its bilinear taps, and the region's whole-pixel bounds)
+MESH_MARGIN = 3.0
 #: a followed face is described (identity) at most every this many frames; a detected one always
 DESCRIBE_EVERY = 24
 #: frames prepared ahead of the one being analysed (at least, at most, and the memory they may hold:
@@ -126,6 +128,16 @@ def region(rgb: np.ndarray, centre, half: float, face_side: float):
         px = cv2.resize(px, (nw, nh), interpolation=cv2.INTER_AREA)
         k = nw / float(x1 - x0)
     return px, (x0, y0), k
+
+
+def mesh_window(points: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centre and half side of the square (axis-aligned) that holds the turned square FaceMesh reads
+    when it follows the face with landmarks ``points`` (:func:`faceplate.faces.landmarks.region_from_points`),
+    plus :data:`MESH_MARGIN` px: only these pixels are converted to the proxy."""
+    from faceplate.faces.landmarks import region_from_points
+
+    centre, side, angle = region_from_points(points)
+    return np.asarray(centre, np.float64), 0.5 * side * (abs(np.cos(angle)) + abs(np.sin(angle))) + MESH_MARGIN
 
 
 def scale_detection(det, k: float):
@@ -231,8 +243,8 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
                 for p in prev:
                     local = p.points - [ox, oy, 0.0]
                     extent = float(max(np.ptp(local[:, 0]), np.ptp(local[:, 1])))
-                    centre = (local[:, :2].min(axis=0) + local[:, :2].max(axis=0)) / 2
-                    regions.append((p, local) + region(rgb, centre, 1.15 * extent + 4, extent))
+                    centre, half = mesh_window(local)
+                    regions.append((p, local) + region(rgb, centre, half, extent))
             convert_small = want_det and got.proxy is None  # a detection nobody planned (a face lost, a cut)
             converted = proxies(config, space, ([small] if convert_small else []) + [r[2] for r in regions])
             det_proxy = converted.pop(0) if convert_small else (got.proxy if want_det else None)
