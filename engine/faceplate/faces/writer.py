@@ -51,8 +51,9 @@ def _inside_cache(m: np.ndarray, size: int, off, shape) -> bool:
 
 
 def write_faces(out: Path, source, space: str, enc, config, s, analysis, selected: dict, gaps: list, meta: dict,
-                timer, progress: bool):
+                timer, progress: bool, jobs=()):
     """Write the selected faces; returns (written, skipped, FaceSet, contact sheet path or None).
+    ``jobs``: other files, ``(fn, *args)``, written on the writer threads first (alignments.json).
 
     Each face's record is made here, frame by frame; its crop, masks and files are made on a few writer
     threads (:mod:`faceplate.faces.writequeue`; every file atomically, so the output is the same as in
@@ -82,6 +83,8 @@ def write_faces(out: Path, source, space: str, enc, config, s, analysis, selecte
     for (f, k), o in selected.items():
         by_frame.setdefault(f, []).append((k, o))
     with exr_threads(-1), WriteQueue() as queue:  # the writer threads compress their own files
+        for fn, *args in jobs:
+            queue.submit(fn, *args)
         written, skipped = _faces(out, source, s, analysis, by_frame, records, timer, pbar, queue.submit, face_files,
                                   enc)
         fs = FaceSet(root=out, resolution=s.size, coverage=float(s.coverage), centering=s.centering,
