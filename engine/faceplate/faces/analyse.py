@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,8 @@ DESCRIBE_EVERY = 24
 #: a planned detector run takes a few frames' analysis, so it must start that many frames early), and
 #: the reader threads preparing them
 READ_AHEAD, READ_AHEAD_MOST, READ_AHEAD_MB, READ_WORKERS = 2, 8, 512, 2
+#: threads running the detector's passes side by side
+DETECT_THREADS = 2
 
 
 class Timer:
@@ -206,9 +209,14 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
         return (n == 0 or not (settings.track and source.is_sequence)
                 or bool(settings.detect_every and n % settings.detect_every == 0))
 
+    # the detector's passes (whole frame, tiles) run side by side: the first frame's detections are
+    # awaited with nothing else to do
+    detect_pool = ThreadPoolExecutor(DETECT_THREADS, thread_name_prefix="faceplate-detect")
+
     def load(f: int):
         det = detect_planned(f)
-        return prepare(source, f, DETECT_SIDE, config, space, det or f in sheet_frames, detector if det else None)
+        return prepare(source, f, DETECT_SIDE, config, space, det or f in sheet_frames, detector if det else None,
+                       detect_pool)
 
     # image files are read two at a time (a frame's planned detection runs beside the next frame's read);
     # a movie decodes in order, on one thread
@@ -270,7 +278,7 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
                     det_proxy = config.to_proxy(small, space)
                     t = timer.add("colour", t)
                 dets = []
-                for d in (got.detections if got.detections is not None else detector.detect(det_proxy)):
+                for d in (got.detections if got.detections is not None else detector.detect(det_proxy, detect_pool)):
                     d = scale_detection(d, 1.0 / k)
                     if not any(trk.iou(np.asarray(d.box, np.float64) + [ox, oy, ox, oy], o.box) > 0.3 for o in found):
                         dets.append(d)
@@ -316,6 +324,7 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
             pbar.step()
     finally:
         ahead.close()
+        detect_pool.shutdown(wait=True)
     pbar.close()
     if cuts:
         log.info("plate %s: %d hard cut(s), shots start at frame(s) %s", source.label, len(cuts),

@@ -4,8 +4,9 @@ Per face: one EXR holding the float crop in the crop encoding and the masks (fac
 (:func:`faceplate.faces.faceset.write_face`), and a PNG preview, each written atomically; a face's
 crop, masks and files are made on a writer thread (:mod:`faceplate.faces.writequeue`) while the next
 faces' records are made. Then ``faceset.json`` and the contact sheet. The crop's pixels outside the
-image (a face cut by the frame edge) are not face: every mask is zero there (:func:`inside_mask`), so the training loss, which weights pixels by
-the face mask, ignores them; the record keeps the fraction outside (``outside``).
+image (a face cut by the frame edge) are not face: every mask is zero there (:func:`inside_mask`), so
+the training loss, which weights pixels by the face mask, ignores them; the record keeps the fraction
+outside (``outside``).
 """
 from __future__ import annotations
 
