@@ -41,11 +41,12 @@ def load_pair(a: str | Path, b: str | Path) -> tuple[FaceSet, FaceSet]:
 
 
 def data_hash(fs: FaceSet) -> str:
-    """sha256 over the face ids and the bytes of every crop and mask used for training."""
+    """sha256 over the face ids and the bytes of every crop and mask file used for training (a v2 face
+    file, which holds both, once)."""
     h = hashlib.sha256()
     for rec in fs.faces:
         h.update(rec.id.encode("utf-8") + b"\0")
-        for p in (fs.image_path(rec), fs.mask_path(rec)):
+        for p in dict.fromkeys((fs.image_path(rec), fs.mask_path(rec))):
             with open(p, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
