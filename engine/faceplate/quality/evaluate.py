@@ -151,6 +151,11 @@ def score_shot(plate: Sequence, passes: Sequence, alignments: Path, model_path: 
                     faceset_b=faceset_b, truth=truth, runners=runs, identity=identity)
 
 
+#: dlib distance by which the swap must sit nearer B than A to count as clearly B (a sixth of dlib's
+#: same-person radius of 0.6: the spread of one person's descriptors over poses and lighting)
+CLEAR_IDENTITY_MARGIN = 0.1
+
+
 def verdicts(result: dict) -> list[str]:
     """One plain sentence per check the demo and the bench make of the swap (true statements only:
     each names the figures it compares)."""
@@ -158,8 +163,10 @@ def verdicts(result: dict) -> list[str]:
     s = v.get("swap", {})
     out = []
     if "identity_dist_b" in s and "identity_dist_a" in s:
-        nearer = s["identity_dist_b"] < s["identity_dist_a"]
-        out.append(f"identity: {'nearer B than A' if nearer else 'NOT nearer B than A'} (dlib distance to B "
+        margin = s["identity_dist_a"] - s["identity_dist_b"]
+        nearer = ("clearly nearer B than A" if margin >= CLEAR_IDENTITY_MARGIN else
+                  "nearer B than A, but not clearly" if margin > 0 else "NOT nearer B than A")
+        out.append(f"identity: {nearer} (dlib distance to B "
                    f"{s['identity_dist_b']:.3f}, to A {s['identity_dist_a']:.3f}; cosine to B "
                    f"{s['identity_cos_b']:.3f}, to A {s['identity_cos_a']:.3f})")
     paste = v.get("nearest_b")
