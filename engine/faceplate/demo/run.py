@@ -35,7 +35,7 @@ class DemoSettings:
     lr: float = 3e-4  # higher than training's default: the demo trains for minutes, not days
     # a constant rate: a cosine decay from this peak over the 8 minutes halves the mean rate, and the
     # demo came out softer (follow 0.36; the oracle's gain came with a higher peak and gradient
-    # clipping, see docs/quality.md); --schedule stays one field away
+    # clipping, README limits); --schedule stays one field away
     schedule: str = "constant"
     warmup_steps: int = 0
     lr_end: float = 0.0
