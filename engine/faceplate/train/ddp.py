@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         tdist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         try:
             result = train(cfg, resume=args.resume, dist=ctx, progress=not args.quiet)
+            # every rank waits for the others (rank 0 writes the last checkpoint and preview) before the
+            # group goes: a rank that tears gloo down while its peer still talks aborts ("terminate called
+            # without an active exception", seen once under load)
+            tdist.barrier()
         finally:
             tdist.destroy_process_group()
     except FaceplateError as exc:
