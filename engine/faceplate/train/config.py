@@ -35,12 +35,16 @@ TRAIN_PARAMS: list[Param] = [
           "(0: the face sets' own)", minimum=0, maximum=512),
     Param("width", "int", 64, "Width", "encoder base channel count", minimum=4, maximum=1024),
     Param("ae_dims", "int", 256, "Bottleneck", "bottleneck (dense) width", minimum=4, maximum=4096),
+    Param("mean_face", "bool", False, "Mean face", "each identity's output starts from its mean face-set crop (a "
+          "learned per-pixel base; the decoder learns the difference)"),
     Param("batch", "int", 8, "Batch", "faces of each identity per step (per process)", minimum=1, maximum=4096),
     Param("max_steps", "int", 100000, "Max steps", "stop after this many steps", minimum=1),
     Param("max_time", "float", 0.0, "Max time", "stop after this many seconds of training, counted over "
           "resumes (0: no limit)", minimum=0.0),
     Param("seed", "int", 0, "Seed", "random seed (weights, data order, augmentation)", minimum=0),
-    Param("lr", "float", 5e-5, "Learning rate", "Adam learning rate", minimum=0.0),
+    Param("lr", "float", 5e-5, "Learning rate", "Adam learning rate (the peak, with a schedule)", minimum=0.0),
+    Param("grad_clip", "float", 0.0, "Gradient clip", "clip the gradient's global norm to this (0: no clipping)",
+          minimum=0.0),
     Param("warmup_steps", "int", 0, "Warm-up", "linear learning-rate warm-up steps", minimum=0),
     Param("schedule", "choice", "constant", "LR schedule", "learning-rate decay over the budget (--max-steps, "
           "or --max-time when that ends the run first): constant, cosine, linear", choices=SCHEDULE_NAMES),
@@ -92,11 +96,13 @@ class TrainConfig:
     resolution: int = 0
     width: int = 64
     ae_dims: int = 256
+    mean_face: bool = False
     batch: int = 8
     max_steps: int = 100000
     max_time: float = 0.0
     seed: int = 0
     lr: float = 5e-5
+    grad_clip: float = 0.0
     warmup_steps: int = 0
     schedule: str = "constant"
     lr_end: float = 0.0
