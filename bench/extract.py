@@ -10,9 +10,11 @@ frame in a temporary folder, then measures, in one run:
 * ``faceplate extract`` on the same frames (in process, the same code path as the CLI, ``--face
   all``; the detector, FaceMesh and identity models are loaded before the clock starts, as model
   loading is not per-frame work): frames per second, **extract time ÷ read time**, and the time per
-  stage (read, colour, detect, landmarks, identity, align, write) from the extractor's own timers
-  (``write``: the time extract waits for its writer threads, whose work overlaps the other stages),
-  and the identity model's time per described face;
+  stage (read, colour, detect, landmarks, identity, align, write) on extract's own thread from its
+  timers (``read``: the time it waits for the reader thread, which reads the next frames and, where
+  the detector's run is planned, converts and detects ahead; ``write``: the time it waits for its
+  writer threads, which make each face's crop, masks and files), the reader threads' own time per
+  stage (it overlaps the table), and the identity model's time per described face;
 * each face model's ONNX time next to the TFLite reference runtime (``bench/face_models.py``'s
   ``run()``, when present).
 
@@ -120,6 +122,9 @@ def bench(frames: int, size: int, report=print, case: str = "1080p") -> dict:
         v = res.timings.get(s, 0.0)
         report(f"{s:24}{1000 * v / frames:10.1f}{100 * v / total if total else 0:7.1f}%")
     report(f"{'(sum of stages)':24}{1000 * total / frames:10.1f}")
+    ahead = res.ahead or {}
+    report(f"{'reader threads (overlap)':24} " + ", ".join(f"{k} {1000 * v / frames:.1f}" for k, v in ahead.items())
+           + " ms/frame")
     id_ms = 1000 * res.timings.get("identity", 0.0) / described if described else float("nan")
     report(f"identity descriptors: {described} face(s) described of {res.written}, {id_ms:.1f} ms per described face")
     report("")
@@ -128,7 +133,8 @@ def bench(frames: int, size: int, report=print, case: str = "1080p") -> dict:
     report(f"{'smoothed':24}{jitter[1]:8.3f}   ratio {jitter[1] / jitter[0] if jitter[0] else float('nan'):.2f}")
     report("")
     return {"case": case, "frames": frames, "read_fps": read_fps, "extract_fps": ext_fps, "ratio": ratio,
-            "identity_ms_per_face": id_ms, "stages_ms": {s: 1000 * res.timings.get(s, 0.0) / frames for s in STAGES}}
+            "identity_ms_per_face": id_ms, "stages_ms": {s: 1000 * res.timings.get(s, 0.0) / frames for s in STAGES},
+            "reader_ms": {k: 1000 * v / frames for k, v in ahead.items()}}
 
 
 def _embedder():

@@ -21,6 +21,13 @@ The baselines are rendered by :mod:`faceplate.quality.baselines` through the rea
 the real model's matte, as passes EXRs like the swap's. With colour_match=none (the honest figure: B's
 skin tone differs from A's) and reinhard (the render default, which pulls the tone back towards A's).
 
+Every metric of :mod:`faceplate.quality` (identity similarity to B and to A, head-pose error, expression
+error, how much the swap follows the input, sharpness against the plate, flicker), each next to the same
+baselines, on three cases: the oracle's held-out frames (against the truth); a two-identity case built
+from photos (``bench/quality_cases.py``: A's shot animated from one photo of A plus A's other photos, B's
+set from B's photos only, trained with the same budget, held-out frames scored against the plate;
+``--no-photo-case`` skips it); and, with ``--demo DIR``, a finished demo.
+
 Also reported: landmark jitter (px RMS about each point's mean) on a still face with sensor noise, raw
 and smoothed; matte flicker on that still face; the largest comp-vs-plate difference outside the matte
 (must be 0); the colour round-trip error of the crop encoding; training time and samples/s.
@@ -51,6 +58,7 @@ from faceplate.demo.run import colour_round_trip
 from faceplate.demo.sheet import pass_through_error
 from faceplate.demo.sources import astronaut_path, load_photo_linear
 from faceplate.faces.landmarks import FACE_OVAL, LEFT_EYE, MOUTH, RIGHT_EYE
+from faceplate.quality.evaluate import format_table, score_shot, verdicts
 from faceplate.plates import Image, Sequence, read_image, write_image
 from faceplate.plates.sequence import format_frames
 
@@ -235,6 +243,32 @@ def render_baselines(out_dir: Path, model_path: Path, plate: Sequence, alignment
     return seqs
 
 
+def oracle_metrics(mdir: Path, model: Path, plate: Sequence, passes: Sequence, alignments: Path, truth: Sequence,
+                   out: Path, scored: list[int], base: dict[str, Sequence], config) -> dict:
+    """Every swap metric (faceplate.quality) on the held-out frames, against the truth, next to the
+    baselines already rendered with colour_match=none."""
+    from faceplate.render.settings import RenderSettings
+
+    settings = RenderSettings.from_values({"model": str(model), "comp": True, "colour_match": "none",
+                                           "colour_space": SPACE, "device": "cpu"})
+    return score_shot(plate, passes, alignments, model, scored, SPACE, config, mdir / "metrics",
+                      faceset_a=out / "fs_a", faceset_b=out / "fs_b", truth=truth, settings=settings,
+                      rendered={k: v for k, v in base.items() if k in ("constant_mean_b", "nearest_b")})
+
+
+def demo_metrics(folder: Path, config) -> dict:
+    """The metrics of a finished demo folder: its summary's when it has them, else scored now."""
+    summary = folder / "summary.json"
+    if summary.exists():
+        doc = json.loads(summary.read_text())
+        if doc.get("metrics"):
+            return doc["metrics"]
+    passes = Sequence(str(folder / "passes" / "passes.####.exr"))
+    return score_shot(Sequence(str(folder / "plate" / "plate.####.exr")), passes,
+                      folder / "faceset_a" / "alignments.json", folder / "face.onnx", passes.frames_on_disk(), SPACE,
+                      config, folder / "baselines", faceset_a=folder / "faceset_a", faceset_b=folder / "faceset_b")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="/tmp/faceplate-quality")
@@ -250,6 +284,8 @@ def main() -> int:
     ap.add_argument("--tag", default="", help="name of this model's folder under OUT/models (default: a hash "
                     "of the training settings)")
     ap.add_argument("--no-still", action="store_true", help="skip the still-face jitter/flicker figures")
+    ap.add_argument("--no-photo-case", action="store_true",
+                    help="skip the two-identity case from photos (a second training of the same budget)")
     ap.add_argument("--demo", default=None, help="a finished faceplate demo folder to report on too")
     args = ap.parse_args()
     out = Path(args.out)
@@ -317,6 +353,8 @@ def main() -> int:
         figures["ceiling_minus_swap_db"] = round(figures["ceiling"]["psnr"] - figures["swap"]["psnr"], 3)
         report["swap_vs_truth"][f"colour_match={match}"] = figures
         if match == "none":
+            report["metrics"] = {"oracle": oracle_metrics(mdir, model, plate, passes, alignments, truth, out, scored,
+                                                          base, config)}
             report["pass_through"] = pass_through_error(plate, passes, scored)
             report["baseline_pass_through"] = {k: pass_through_error(plate, s, scored)["comp_vs_plate_outside_matte"]
                                                for k, s in base.items()}
@@ -342,6 +380,13 @@ def main() -> int:
         report["still_matte_flicker"] = round(flicker(still_passes, still_frames), 6)
         report["still_pass_through"] = pass_through_error(still, still_passes, still_frames)
     report["colour_round_trip_max_rel_error"] = colour_round_trip(plate.path(first), config)
+    if not args.no_photo_case:  # two people from photos, B's set sparse: identity and expression matter
+        from quality_cases import run_photo_case
+
+        t = time.perf_counter()
+        report["metrics"]["photos"] = run_photo_case(out / "photos", args.frames, train_argv, args.resolution,
+                                                     config, SPACE)
+        timings["photo case"] = time.perf_counter() - t
     if args.demo:
         d = Path(args.demo)
         dp, dpass = Sequence(str(d / "plate" / "plate.####.exr")), Sequence(str(d / "passes" / "passes.####.exr"))
@@ -353,12 +398,18 @@ def main() -> int:
             "matte_flicker": round(flicker(dpass, dframes), 6),
             "colour_round_trip_max_rel_error": colour_round_trip(dp.path(dframes[0]), config),
         }
+        report["metrics"]["demo"] = demo_metrics(d, config)
     report["timings_s"] = {k: round(v, 1) for k, v in timings.items()}
     text = json.dumps(report, indent=1, default=float)
     (mdir / "quality.json").write_text(text + "\n")
     (out / "quality.json").write_text(text + "\n")
     print(text)
     none = report["swap_vs_truth"]["colour_match=none"]
+    for name, m in report["metrics"].items():
+        print(f"\n{name}: every metric, the swap next to its baselines ({len(m['frames'])} frames, "
+              f"reference: the {m['reference']})\n{format_table(m)}", file=sys.stderr)
+        for line in verdicts(m):
+            print(f"  {line}", file=sys.stderr)
     print("held-out masked PSNR (colour_match=none): " + ", ".join(f"{k} {none[k]['psnr']:.2f}" for k in SOURCES),
           file=sys.stderr)
     return 0

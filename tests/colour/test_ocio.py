@@ -115,3 +115,25 @@ def test_crop_encoding_from_dict_rejects_unknown_transfer():
 def test_nan_input_does_not_raise_but_propagates():
     x = np.array([[np.nan, 0.1, 0.2]], np.float32)
     assert np.isnan(encode_transfer(x, "acescct")[0, 0])
+
+
+def test_proxy8_is_the_rounded_proxy_byte_for_byte():
+    rng = np.random.default_rng(5)
+    px = rng.normal(0.3, 0.9, (37, 41, 3)).astype(np.float32)  # negatives and highlights clip
+    px[0, :4] = [[0.5 / 255, 0, 0], [1.5 / 255, 0, 0], [2.5 / 255, 0, 0], [1e6, -1e6, 0]]
+    for space in ("ACEScg", "sRGB Encoded Rec.709 (sRGB)"):
+        got = CFG.to_proxy8(px, space)
+        want = np.round(CFG.to_proxy(px, space) * 255.0).astype(np.uint8)
+        assert got.dtype == np.uint8 and got.shape == px.shape
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("px, message", [
+    (np.zeros((4, 4), np.float32), r"expected H×W×3 pixels, found shape \(4, 4\)"),
+    (np.zeros((4, 4, 4), np.float32), r"expected H×W×3 pixels, found shape \(4, 4, 4\)"),
+    (np.full((2, 2, 3), np.nan, np.float32), "expected finite pixel values, found NaN or infinity"),
+    (np.full((2, 2, 3), np.inf, np.float32), "expected finite pixel values, found NaN or infinity"),
+])
+def test_proxy8_bad_input(px, message):
+    with pytest.raises(ColourError, match=message):
+        CFG.to_proxy8(px, "ACEScg")

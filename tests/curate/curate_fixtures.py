@@ -11,7 +11,7 @@ import pytest
 from faceplate.colour.encoding import CropEncoding
 from faceplate.colour.ocio import ColourConfig
 from faceplate.curate import pose
-from faceplate.faces.faceset import FaceRecord, FaceSet
+from faceplate.faces.faceset import FaceRecord, FaceSet, write_face
 from faceplate.plates.image import Image, write_image
 
 RES = 64
@@ -88,12 +88,14 @@ def masks(res: int = RES) -> np.ndarray:
 
 
 def make_set(root: Path, faces: list[dict], space: str = SRGB, encoding: CropEncoding = CropEncoding(),
-             res: int = RES) -> FaceSet:
+             res: int = RES, layout: str = "v2") -> FaceSet:
     """Write a face set. Each face: texture (int or sRGB array), yaw, pitch, roll, frame, source, blur,
-    gain (linear multiplier), angle (crop rotation), scale (plate px per mm), jitter_px, score, track."""
+    gain (linear multiplier), angle (crop rotation), scale (plate px per mm), jitter_px, score, track.
+    ``layout``: "v2" (one file per face, as extract writes) or "v1" (a crop file and a mask file)."""
     root = Path(root)
     (root / "faces").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(exist_ok=True)
+    if layout == "v1":
+        (root / "masks").mkdir(exist_ok=True)
     config = ColourConfig.from_env()
     records = []
     for i, f in enumerate(faces):
@@ -106,8 +108,14 @@ def make_set(root: Path, faces: list[dict], space: str = SRGB, encoding: CropEnc
         code = encoding.encode(plate, space, config)
         frame = int(f.get("frame", i))
         fid = f"f{frame:06d}_{f.get('face', 0)}"
-        write_image(root / f"faces/{fid}.exr", Image(code.astype(np.float32), ("R", "G", "B"), (0, 0, res, res), (0, 0, res, res)))
-        write_image(root / f"masks/{fid}.exr", Image(masks(res), ("face", "eyes", "mouth"), (0, 0, res, res), (0, 0, res, res)))
+        if layout == "v1":
+            win = (0, 0, res, res)
+            write_image(root / f"faces/{fid}.exr", Image(code.astype(np.float32), ("R", "G", "B"), win, win))
+            write_image(root / f"masks/{fid}.exr", Image(masks(res), ("face", "eyes", "mouth"), win, win))
+            mask_file = f"masks/{fid}.exr"
+        else:
+            write_face(root / f"faces/{fid}.exr", code, masks(res))
+            mask_file = f"faces/{fid}.exr"
         plate_pts = project(f.get("yaw", 0.0), f.get("pitch", 0.0), f.get("roll", 0.0), f.get("scale", 2.0))
         if f.get("jitter_px"):
             plate_pts = plate_pts + np.random.default_rng(frame).normal(0, f["jitter_px"], plate_pts.shape)
@@ -117,7 +125,7 @@ def make_set(root: Path, faces: list[dict], space: str = SRGB, encoding: CropEnc
         x1, y1 = plate_pts.max(axis=0)
         records.append(FaceRecord(
             id=fid, frame=frame, face=int(f.get("face", 0)), source=f.get("source", "shot.####.exr"),
-            image=f"faces/{fid}.exr", mask=f"masks/{fid}.exr", landmarks=crop_pts.tolist(), transform=m.tolist(),
+            image=f"faces/{fid}.exr", mask=mask_file, landmarks=crop_pts.tolist(), transform=m.tolist(),
             box=[float(x0), float(y0), float(x1), float(y1)], score=float(f.get("score", 0.95)),
             extra={"track": f.get("track", 0), **({"file": f["file"]} if "file" in f else {})},
         ))

@@ -40,6 +40,22 @@ def test_merge_records_sources(faceset_factory, tmp_path):
     assert json.loads((rep / "report.json").read_text())["sets"]["A"]["faces"] == 3
 
 
+def test_merge_keeps_each_sets_layout(faceset_factory, tmp_path):
+    """A v1 set (crop and mask files) and a v2 set (one file per face) merge into one set that reads."""
+    a = faceset_factory("old", [dict(frame=1), dict(frame=2, texture=1)], layout="v1")
+    b = faceset_factory("new", [dict(frame=1, texture=2)])
+    m = merge([a.root, b.root], tmp_path / "m")
+    assert [(f.image, f.mask) for f in m.faces] == [
+        ("faces/s0_f000001_0.exr", "masks/s0_f000001_0.exr"), ("faces/s0_f000002_0.exr", "masks/s0_f000002_0.exr"),
+        ("faces/s1_f000001_0.exr", "faces/s1_f000001_0.exr")]
+    back = FaceSet.load(tmp_path / "m")
+    for rec, (src, src_rec) in zip(back.faces, [(a, a.faces[0]), (a, a.faces[1]), (b, b.faces[0])]):
+        got, want = back.read_face(rec), src.read_face(src_rec)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    only_new = merge([b.root], tmp_path / "m2")
+    assert not (tmp_path / "m2" / "masks").exists() and only_new.faces[0].mask == only_new.faces[0].image
+
+
 def test_merge_refuses_other_crop_encoding(faceset_factory, tmp_path):
     a = faceset_factory("A", [dict(frame=1)])
     b = faceset_factory("B", [dict(frame=1)], encoding=CropEncoding("ACEScg", "srgb"))

@@ -128,3 +128,17 @@ def test_natron_script_runs_the_farm_script_with_the_demo_paths(small_plate, tmp
 def test_demo_rejects_bad_options(tmp_path, capsys, argv, message):
     assert main(["demo", "--out", str(tmp_path / "d"), *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_demo_synthesizes_b_expressions_by_default():
+    """B's stills are one photo with one expression: the demo trains with --expressions b."""
+    import argparse
+
+    from faceplate.cli import demo as demo_cli
+    from faceplate.demo.run import DemoSettings
+
+    assert DemoSettings(out="x").expressions == "b"
+    sub = argparse.ArgumentParser().add_subparsers()
+    demo_cli.add_parser(sub)
+    p = sub.choices["demo"]
+    assert p.parse_args([]).expressions == "b" and p.parse_args(["--expressions", "off"]).expressions == "off"

@@ -129,6 +129,20 @@ def test_detection_is_deterministic(face_assets, astronaut):
     assert a[0].score == b[0].score
 
 
+@pytest.mark.parametrize("size", [512, 1300])  # within the work size, and shrunk to it first
+def test_passes_side_by_side_find_the_same_faces(face_assets, astronaut, size):
+    from concurrent.futures import ThreadPoolExecutor
+
+    frame = cv2.resize(np.concatenate([astronaut.srgb, astronaut.srgb[:, ::-1]], axis=1), (size, size // 2),
+                       interpolation=cv2.INTER_AREA)
+    d = FaceDetector()
+    with ThreadPoolExecutor(3) as pool:
+        a, b = d.detect(frame), d.detect(frame, pool)
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        assert np.array_equal(x.box, y.box) and np.array_equal(x.keypoints, y.keypoints) and x.score == y.score
+
+
 def test_two_faces_side_by_side(face_assets, astronaut):
     frame = np.concatenate([astronaut.srgb, astronaut.srgb[:, ::-1]], axis=1)
     dets = FaceDetector().detect(frame)

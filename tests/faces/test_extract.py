@@ -6,6 +6,7 @@ import json
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -83,8 +84,15 @@ def test_extract_sequence_end_to_end(face_assets, shot, astronaut, tmp_path, cap
     code, msk = fs.read_face(fs.faces[0])
     assert code.shape == (256, 256, 3) and 0.0 <= code.min() and code.max() <= 1.0
     assert msk.shape == (256, 256, 3) and msk[..., 0].max() == 1.0 and msk[..., 1].sum() > 0 and msk[..., 2].sum() > 0
-    assert set(read_image(out / fs.faces[0].mask).channels) == {"face", "eyes", "mouth"}
-    assert (out / fs.faces[0].extra["preview"]).stat().st_size > 1000
+    # one file per face (face set v2): the crop (float32, stored plain) and the masks (float32, zip)
+    assert fs.faces[0].mask == fs.faces[0].image == "faces/f000001_0.exr"
+    face_file = read_image(out / fs.faces[0].image)
+    assert set(face_file.channels) == {"R", "G", "B", "mask.face", "mask.eyes", "mask.mouth"}
+    assert set(face_file.channel_types) == {"float"} and face_file.metadata["faceplate:frame"] == 1
+    assert json.loads((out / "faceset.json").read_text())["version"] == 2
+    assert not (out / "masks").exists()
+    preview = cv2.imread(str(out / fs.faces[0].extra["preview"]))
+    assert preview.shape == (128, 128, 3) and (out / fs.faces[0].extra["preview"]).stat().st_size > 1000
     assert (out / "contact_sheet.png").stat().st_size > 1000
     # crop -> decode -> inverse warp reproduces the plate inside the face, outside stays bit-exact
     from faceplate.faces import masks as masks_mod
@@ -121,9 +129,32 @@ def test_extract_resumes_and_refuses_other_settings(face_assets, shot, tmp_path)
     assert (again.written, again.skipped, again.analysed) == (1, 1, False)
     assert (out / "faces" / "f000002_0.exr").read_bytes() == before  # same bits
     assert json.loads((out / "faceset.json").read_text())["faces"][1]["id"] == "f000002_0"
-    assert sorted(p.name for p in out.iterdir()) == ["alignments.json", "faces", "faceset.json", "masks", "previews"]
+    assert sorted(p.name for p in out.iterdir()) == ["alignments.json", "faces", "faceset.json", "previews"]
     with pytest.raises(OutputError, match="different settings"):
         extract([str(shot)], out, "1-2", ExtractSettings(size=128), progress=False)
+
+
+def test_extract_resumed_over_a_v1_folder_writes_v2_faces(face_assets, shot, tmp_path):
+    """A folder from before the one-file layout (crop and mask files) resumed: its crops, which lack the
+    masks, are written again as v2 face files, the same bits as a fresh run."""
+    from faceplate.faces.extract import ExtractSettings, extract
+    from faceplate.faces.faceset import is_face_file
+
+    out, s = tmp_path / "set", ExtractSettings(size=64)
+    extract([str(shot)], out, "1-2", s, progress=False)
+    fresh = {p.name: p.read_bytes() for p in (out / "faces").iterdir()}
+    (out / "masks").mkdir()
+    for name in fresh:  # make it a v1 folder
+        img = read_image(out / "faces" / name)
+        win = (0, 0, 64, 64)
+        write_image(out / "faces" / name, Image(img.rgb(), ("R", "G", "B"), win, win), pixel_type="float")
+        write_image(out / "masks" / name, Image(img.channels_array(["mask.face", "mask.eyes", "mask.mouth"]),
+                                                ("face", "eyes", "mouth"), win, win), pixel_type="float")
+    (out / "faceset.json").unlink()
+    again = extract([str(shot)], out, "1-2", s, progress=False)
+    assert (again.written, again.skipped, again.analysed) == (2, 0, False)
+    assert {p.name: p.read_bytes() for p in (out / "faces").iterdir()} == fresh
+    assert all(r.mask == r.image and is_face_file(out / r.image) for r in again.faceset.faces)
 
 
 def test_extract_stills_png_needs_a_declared_colour_space(face_assets, astronaut, tmp_path, capsys):
@@ -304,6 +335,6 @@ def test_same_inputs_same_bits(face_assets, shot, tmp_path):
     for name in ("a", "b"):
         extract([str(shot)], tmp_path / name, "1-2", s, progress=False)
     files = sorted(str(p.relative_to(tmp_path / "a")) for p in (tmp_path / "a").rglob("*") if p.is_file())
-    assert len(files) == 2 + 3 * 2
+    assert len(files) == 2 + 2 * 2  # alignments, faceset, and per face: the face EXR and its preview
     for rel in files:
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel

@@ -6,7 +6,8 @@ import OpenImageIO as oiio
 import pytest
 
 from faceplate.errors import OutputError, PlateError
-from faceplate.plates import Image, read_image, write_image
+from faceplate.plates import Image, Part, read_image, write_image, write_parts
+from faceplate.plates.image import exr_threads
 
 
 def _image(h=20, w=30, channels=("R", "G", "B", "A"), seed=0):
@@ -175,3 +176,72 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
 def test_shape_mismatch_is_reported():
     with pytest.raises(PlateError, match=r"expected H×W×3.*found shape \(2, 2, 4\)"):
         Image(np.zeros((2, 2, 4), np.float32), ("R", "G", "B"), (0, 0, 2, 2), (0, 0, 2, 2))
+
+
+def _parts_of(path):
+    inp = oiio.ImageInput.open(str(path))
+    out, sub = [], 0
+    while inp.seek_subimage(sub, 0):
+        sp = inp.spec()
+        out.append((sp.get_string_attribute("name"), tuple(sp.channelnames), [str(f) for f in sp.channelformats]
+                    or [str(sp.format)] * sp.nchannels, sp.get_string_attribute("compression"),
+                    sp.get_string_attribute("studio:shot")))
+        sub += 1
+    inp.close()
+    return out
+
+
+def test_write_parts_keeps_each_parts_storage(tmp_path):
+    a = _image(channels=("R", "G", "B"), seed=1)
+    b = _image(channels=("mask.Y", "mask.Z"), seed=2)
+    path = write_parts(tmp_path / "p.exr", [Part("colour", a, "float", "none"), Part("matte", b, "half", "zip", 1)],
+                       metadata={"faceplate:frame": 7})
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["p.exr"]  # no temporary left
+    assert _parts_of(path) == [("colour", ("R", "G", "B"), ["float"] * 3, "none", "sq010_0020"),
+                               ("matte", ("mask.Y", "mask.Z"), ["half"] * 2, "zip", "sq010_0020")]
+    back = read_image(path)
+    assert back.metadata["faceplate:frame"] == 7 and back.data_window == a.data_window
+    np.testing.assert_array_equal(back.rgb(), a.pixels)  # float kept bit for bit
+    np.testing.assert_array_equal(back.channels_array(["mask.Y", "mask.Z"]), b.pixels.astype(np.float16).astype(np.float32))
+    again = write_parts(tmp_path / "q.exr", [Part("colour", a, "float", "none"), Part("matte", b, "half", "zip", 1)],
+                        metadata={"faceplate:frame": 7})
+    assert again.read_bytes() == path.read_bytes()  # deterministic bytes
+    tiled = write_parts(tmp_path / "t.exr", [Part("colour", a, "float", "none", tile=32),
+                                             Part("matte", b, "float", "zip", tile=8)])
+    inp = oiio.ImageInput.open(str(tiled))
+    assert (inp.spec().tile_width, inp.seek_subimage(1, 0), inp.spec().tile_width) == (32, True, 8)
+    inp.close()
+    back = read_image(tiled)
+    np.testing.assert_array_equal(back.rgb(), a.pixels)
+    np.testing.assert_array_equal(back.channels_array(["mask.Y", "mask.Z"]), b.pixels)
+
+
+@pytest.mark.parametrize("parts, message", [
+    ([], "expected at least one part"),
+    ([("a", ("R",)), ("b", ("R",))], "expected distinct channel names across parts"),
+    ([("a", ("R",)), ("a", ("G",))], "expected distinct, non-empty part names"),
+    ([("", ("R",))], "expected distinct, non-empty part names"),
+])
+def test_write_parts_refuses_bad_parts(tmp_path, parts, message):
+    made = [Part(n, Image(np.zeros((2, 2, len(c)), np.float32), c, (0, 0, 2, 2), (0, 0, 2, 2))) for n, c in parts]
+    with pytest.raises(OutputError, match=message):
+        write_parts(tmp_path / "x.exr", made)
+    with pytest.raises(OutputError, match=r"expected all parts tiled or all in scanlines \(OpenEXR\), found tiles \[0, 4\]"):
+        write_parts(tmp_path / "x.exr", [Part("a", _image(channels=("R",))), Part("b", _image(channels=("G",)), tile=4)])
+    with pytest.raises(OutputError, match="tile size must be a whole number >= 1, found -1"):
+        write_parts(tmp_path / "x.exr", [Part("a", _image(channels=("R",)), tile=-1)])
+    with pytest.raises(OutputError, match="multi-part images are EXR files, found suffix '.tif'"):
+        write_parts(tmp_path / "x.tif", made or [Part("a", _image())])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exr_threads_is_scoped_and_checked():
+    before = oiio.get_int_attribute("exr_threads", 0)
+    with exr_threads(-1):
+        assert oiio.get_int_attribute("exr_threads", 0) == -1
+    assert oiio.get_int_attribute("exr_threads", 0) == before
+    with pytest.raises(RuntimeError), exr_threads(1):
+        raise RuntimeError("inside")
+    assert oiio.get_int_attribute("exr_threads", 0) == before
+    with pytest.raises(OutputError, match="expected a whole number >= -1, found -2"), exr_threads(-2):
+        pass

@@ -9,7 +9,7 @@ from train_fixtures import *  # noqa: F401,F403
 def facesets(tmp_path_factory) -> tuple[Path, Path]:
     base = tmp_path_factory.mktemp("facesets")
     a = make_faceset(base / "alice", n=6, seed=1, skin=(0.62, 0.46, 0.40))
-    b = make_faceset(base / "bob", n=5, seed=2, skin=(0.45, 0.36, 0.33))
+    b = make_faceset(base / "bob", n=5, seed=2, skin=(0.45, 0.36, 0.33), layout="v2")  # as extract writes
     return a.root, b.root
 
 

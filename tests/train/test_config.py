@@ -71,6 +71,47 @@ def test_cli_paths_saved_absolute(tmp_path, monkeypatch):
     assert (cfg.a, cfg.b, cfg.out) == (str(tmp_path / "sets/a"), str(tmp_path / "sets/b"), str(tmp_path / "run"))
 
 
+def test_expression_settings_round_trip(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('[train]\na = "/a"\nb = "/b"\nout = "/o"\nexpressions = "both"\nexpression-prob = 0.3\n')
+    cfg = C.resolve({"expression_strength": "0.8"}, toml)
+    assert (cfg.expressions, cfg.expression_prob, cfg.expression_strength) == ("both", 0.3, 0.8)
+    assert cfg.expression_prob_of("a") == cfg.expression_prob_of("b") == 0.3
+    C.save(cfg, tmp_path / "run")
+    assert C.resolve({}, tmp_path / "run" / "config.toml") == cfg
+    assert 'expressions = "both"' in (tmp_path / "run" / "config.toml").read_text()
+    only_b = cfg.replace(expressions="b")
+    assert (only_b.expression_prob_of("a"), only_b.expression_prob_of("b")) == (0.0, 0.3)
+    default = C.from_mapping(dict(a="/a", b="/b", out="/o"))  # off unless asked for; old configs too
+    assert default.expressions == "off" and default.expression_prob_of("b") == 0.0
+    with pytest.raises(InputError, match="expressions: run has 'off', asked for 'b'"):
+        C.check_resume(default, default.replace(expressions="b"))
+
+
+@pytest.mark.parametrize("values,match", [
+    (dict(expressions="smile"), "--expressions: expected one of off, b, a, both"),
+    (dict(expression_prob=1.5), "--expression-prob: expected <= 1.0"),
+    (dict(expression_strength=-1), "--expression-strength: expected >= 0.0"),
+])
+def test_bad_expression_settings(values, match):
+    with pytest.raises(InputError, match=match):
+        C.from_mapping(dict(a="/a", b="/b", out="/o", **values))
+
+
+def test_expression_flags_in_the_cli():
+    import argparse
+
+    from faceplate.cli.train import config_from_args, configure_parser
+
+    p = configure_parser(argparse.ArgumentParser())
+    assert "--expressions" in p.format_help() and "--expression-prob" in p.format_help()
+    args = p.parse_args(["--a", "/a", "--b", "/b", "--out", "/o", "--expressions", "b", "--expression-prob", "0.7"])
+    cfg = config_from_args(args)
+    assert (cfg.expressions, cfg.expression_prob) == ("b", 0.7)
+    with pytest.raises(SystemExit):
+        p.parse_args(["--expressions", "sometimes"])
+
+
 def test_schedule_settings():
     cfg = C.from_mapping(dict(a="/a", b="/b", out="/o", schedule="cosine", lr_end=0.1, warmup_steps=50,
                               warp_strength=0.01, precision="bf16", grad_clip=1.0))

@@ -227,7 +227,7 @@ def test_render_side_loads_the_export(tmp_path, fp16):
     """The render path's loader (which validates the manifest) accepts what export writes."""
     render_model = pytest.importorskip("faceplate.render.model")
     align = pytest.importorskip("faceplate.faces.align")
-    from conftest import make_faceset
+    from train_fixtures import make_faceset  # not `conftest`: another folder's may be the one imported
     from faceplate.train.export import export
 
     tmpl = np.asarray(align.TEMPLATE, np.float64)[:, :2].tolist()

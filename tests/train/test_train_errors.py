@@ -142,7 +142,7 @@ def test_bad_facesets(facesets, tmp_path):
 
     write_image(d.mask_path(d.faces[0]), Image(np.zeros((64, 64, 1), np.float32), ("Y",), (0, 0, 64, 64),
                                                (0, 0, 64, 64)))
-    with pytest.raises(FaceSetError, match="expected a channel 'face'"):
+    with pytest.raises(FaceSetError, match=r"expected mask channels mask.face, mask.eyes, mask.mouth .*found \['Y'\]"):
         train(tiny_config(a, d.root, tmp_path / "r4"), progress=False)
     # another crop encoding
     e = make_faceset(tmp_path / "srgb", n=2, seed=7, encoding=CropEncoding("ACEScg", "srgb"))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from faceplate.colour.encoding import CropEncoding
-from faceplate.faces.faceset import FaceRecord, FaceSet
+from faceplate.faces.faceset import FaceRecord, FaceSet, write_face
 from faceplate.plates.image import Image, write_image
 
 torch.set_num_threads(1)
@@ -36,21 +36,28 @@ def draw_face(size: int, rng: np.random.Generator, skin: tuple[float, float, flo
 
 
 def make_faceset(root: Path, n: int = 6, size: int = 64, seed: int = 0, skin=(0.6, 0.45, 0.4),
-                 template: bool | list = True, encoding: CropEncoding | None = None) -> FaceSet:
+                 template: bool | list = True, encoding: CropEncoding | None = None, layout: str = "v1") -> FaceSet:
+    """``layout``: "v1" (a crop file and a mask file per face) or "v2" (one file, as extract writes)."""
     root = Path(root)
     (root / "faces").mkdir(parents=True, exist_ok=True)
-    (root / "masks").mkdir(parents=True, exist_ok=True)
+    if layout == "v1":
+        (root / "masks").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     records = []
     win = (0, 0, size, size)
     for i in range(n):
         img, masks = draw_face(size, rng, skin)
         fid = f"f{1001 + i:06d}_0"
-        write_image(root / "faces" / f"{fid}.exr", Image(img, ("R", "G", "B"), win, win), pixel_type="float")
-        write_image(root / "masks" / f"{fid}.exr", Image(masks, ("face", "eyes", "mouth"), win, win),
-                    pixel_type="float")
+        if layout == "v1":
+            write_image(root / "faces" / f"{fid}.exr", Image(img, ("R", "G", "B"), win, win), pixel_type="float")
+            write_image(root / "masks" / f"{fid}.exr", Image(masks, ("face", "eyes", "mouth"), win, win),
+                        pixel_type="float")
+            mask_file = f"masks/{fid}.exr"
+        else:
+            write_face(root / "faces" / f"{fid}.exr", img, masks)
+            mask_file = f"faces/{fid}.exr"
         records.append(FaceRecord(id=fid, frame=1001 + i, face=0, source="plate.####.exr",
-                                  image=f"faces/{fid}.exr", mask=f"masks/{fid}.exr",
+                                  image=f"faces/{fid}.exr", mask=mask_file,
                                   landmarks=[[0.0, 0.0]], transform=[[1, 0, 0], [0, 1, 0]],
                                   box=[0, 0, size, size], score=0.99))
     if isinstance(template, list):

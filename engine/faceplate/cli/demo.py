@@ -15,6 +15,11 @@ def add_parser(sub) -> None:
     p.add_argument("--width", type=int, default=32, help="model width: encoder base channels (default 32)")
     p.add_argument("--model", default="original", help="model architecture (default original)")
     p.add_argument("--batch", type=int, default=8, help="training batch size (default 8)")
+    p.add_argument("--expressions", default="b", choices=("off", "b", "a", "both"),
+                   help="synthesized expressions in training (default b: B's stills are one photo, one expression)")
+    p.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
+                   help="score the swap next to its baselines: identity (dlib), pose, expression, follow, "
+                        "sharpness, flicker (default on; a minute or two)")
     p.add_argument("--redo", default="", help="comma-separated stages to run again (or 'all')")
     p.set_defaults(func=run)
 
@@ -28,5 +33,6 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.frames}, {args.stills}, {args.minutes}")
     summary = run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
                                     resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
+                                    expressions=args.expressions, metrics=args.metrics,
                                     redo=frozenset(x for x in args.redo.split(",") if x)))
     return 0 if demo_ok(summary) else 1

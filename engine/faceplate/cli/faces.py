@@ -92,6 +92,11 @@ def run_report(args: argparse.Namespace) -> int:
             log.warning("face set %s (%s) holds more than one person: identity clusters of sizes %s; faces outside "
                         "the main person: %s (see identity_cluster in the report)", sm.faceset.root, label,
                         ident["cluster_sizes"], ", ".join(ident["outlier_ids"][:10]))
+    ex = doc.get("expressions")
+    if ex and ex["missing"]:
+        log.warning("B (%s) never shows A's %s; the swap will keep B's expression there. Add '%s' to "
+                    "'faceplate train' to synthesize them from B's faces", args.against,
+                    ", ".join(f"{m['expression']} ({m['a_faces']} faces)" for m in ex["missing"]), ex["suggest"])
     missing = doc["coverage"]["a_faces_in_missing_cells"]
     log.info("report %s: %d face(s) of A%s%s in %.1fs", args.out, len(a.rows),
              f", {len(b.rows)} of B, {missing} A face(s) in poses B lacks" if b else "",

@@ -134,6 +134,20 @@ class ColourConfig:
             raise ColourError(f"OCIO config {self.config}: no sRGB texture space found (by name, alias, interop "
                               f"id srgb_rec709_scene or the color_picking role); the detectors need one") from None
 
+    def _converted(self, arr: np.ndarray, src_n: str, dst_n: str):
+        """OpenImageIO ImageBuf of float32 ``arr`` (H×W×C) converted from ``src_n`` to ``dst_n``."""
+        import OpenImageIO as oiio
+
+        buf = oiio.ImageBuf(np.ascontiguousarray(arr))
+        if _same_config(self.config, _oiio_default_config()):
+            # the overload without a config uses OpenImageIO's cached processors (~0.1 ms a call)
+            out = oiio.ImageBufAlgo.colorconvert(buf, src_n, dst_n, False)
+        else:  # any other config is parsed again on every call (~60 ms)
+            out = oiio.ImageBufAlgo.colorconvert(buf, src_n, dst_n, unpremult=False, colorconfig=self.config)
+        if out.has_error:
+            raise ColourError(f"colour conversion {src_n} -> {dst_n}: {out.geterror().strip()}")
+        return out
+
     def convert(self, pixels: np.ndarray, src: str, dst: str) -> np.ndarray:
         """Convert float pixels (…×3 or …×4, alpha untouched) from ``src`` to ``dst``; never clips."""
         src_n, dst_n = self.resolve(src), self.resolve(dst)
@@ -146,7 +160,7 @@ class ColourConfig:
 
         shape = arr.shape
         if arr.ndim == 3:
-            img = np.ascontiguousarray(arr)
+            img = arr
         else:  # pixel lists: wide rows (a one-pixel-wide image converts very slowly)
             flat = arr.reshape(-1, shape[-1])
             width = max(1, min(len(flat), 1024))
@@ -154,15 +168,7 @@ class ColourConfig:
             img = np.zeros((rows * width, shape[-1]), np.float32)
             img[: len(flat)] = flat
             img = img.reshape(rows, width, shape[-1])
-        buf = oiio.ImageBuf(img)
-        if _same_config(self.config, _oiio_default_config()):
-            # the overload without a config uses OpenImageIO's cached processors (~0.1 ms a call)
-            out = oiio.ImageBufAlgo.colorconvert(buf, src_n, dst_n, False)
-        else:  # any other config is parsed again on every call (~60 ms)
-            out = oiio.ImageBufAlgo.colorconvert(buf, src_n, dst_n, unpremult=False, colorconfig=self.config)
-        if out.has_error:
-            raise ColourError(f"colour conversion {src_n} -> {dst_n}: {out.geterror().strip()}")
-        res = np.asarray(out.get_pixels(oiio.FLOAT), dtype=np.float32)
+        res = np.asarray(self._converted(img, src_n, dst_n).get_pixels(oiio.FLOAT), dtype=np.float32)
         if arr.ndim != 3:
             res = res.reshape(-1, shape[-1])[: int(np.prod(shape[:-1]))]
         return res.reshape(shape)
@@ -170,6 +176,24 @@ class ColourConfig:
     def to_proxy(self, pixels: np.ndarray, src: str) -> np.ndarray:
         """Display-referred sRGB proxy in [0, 1] (float32) of ``pixels`` in ``src``: what detectors see."""
         return np.clip(self.convert(pixels, src, self.proxy_space), 0.0, 1.0)
+
+    def to_proxy8(self, pixels: np.ndarray, src: str) -> np.ndarray:
+        """The sRGB proxy of H×W×3 ``pixels`` (finite, in ``src``) as uint8 (H×W×3): the same bytes as
+        ``round(to_proxy(pixels, src) * 255)`` (clipped, rounded half to even), converted to 8 bits by
+        OpenImageIO on the way out of the conversion (no float copy, clip or rounding pass in numpy)."""
+        import OpenImageIO as oiio
+
+        arr = np.asarray(pixels, dtype=np.float32)
+        if arr.ndim != 3 or arr.shape[2] != 3:
+            raise ColourError(f"8-bit proxy: expected H×W×3 pixels, found shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ColourError("8-bit proxy: expected finite pixel values, found NaN or infinity")
+        src_n, dst_n = self.resolve(src), self.proxy_space
+        if src_n == dst_n:
+            buf = oiio.ImageBuf(np.ascontiguousarray(arr))
+        else:
+            buf = self._converted(arr, src_n, dst_n)
+        return np.asarray(buf.get_pixels(oiio.UINT8), dtype=np.uint8).reshape(arr.shape)
 
 
 def _same_config(a: str, b: str) -> bool:

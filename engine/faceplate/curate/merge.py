@@ -1,6 +1,7 @@
 """Build one face set from several (several plates, shoots or stills of one identity).
 
-The merged set copies each face's crop and mask (the sources stay untouched) under a new id
+The merged set copies each face's files (v2: one file holding crop and masks; v1: a crop file and a
+mask file; the sources stay untouched) under a new id
 ``s<k>_<old id>`` and records where it came from in ``extra["merged_from"]`` (set folder, old id,
 plate colour space). All sets must share the crop encoding and geometry
 (:func:`faceplate.faces.faceset.check_same_colour`). The folder appears whole or not at all.
@@ -37,14 +38,17 @@ def merge(sources: list[Path | str], out: Path | str) -> FaceSet:
     faces = []
     try:
         (tmp / "faces").mkdir(parents=True)
-        (tmp / "masks").mkdir()
         for k, s in enumerate(sets):
             for rec in s.faces:
                 new_id = f"s{k}_{rec.id}"
                 img = f"faces/{new_id}{Path(rec.image).suffix}"
-                msk = f"masks/{new_id}{Path(rec.mask).suffix}"
                 shutil.copyfile(s.image_path(rec), tmp / img)
-                shutil.copyfile(s.mask_path(rec), tmp / msk)
+                if rec.mask == rec.image:  # v2: one file holds crop and masks
+                    msk = img
+                else:
+                    msk = f"masks/{new_id}{Path(rec.mask).suffix}"
+                    (tmp / "masks").mkdir(exist_ok=True)
+                    shutil.copyfile(s.mask_path(rec), tmp / msk)
                 extra = dict(rec.extra)
                 prev = extra.get("preview")
                 if isinstance(prev, str) and (s.root / prev).is_file():

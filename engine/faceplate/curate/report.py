@@ -6,6 +6,8 @@
     A_measures.csv      one row per face of A (and B_measures.csv with --against)
     contact_A.png       crops sorted by a measure, value under each (contact_A_2.png… past PAGE faces)
     coverage.png        yaw × pitch: B's faces per cell, A's poses, A's cells B lacks (red)
+                        (with --against, report.json's "expressions": A's open mouths, smiles and
+                        blinks B never shows, and the train option that synthesizes them)
     summary.md          the same facts in words
 
 Every file is written atomically; the face sets are only read.
@@ -152,6 +154,17 @@ def _summary_md(doc: dict[str, Any]) -> str:
             lines.append(f"  - yaw {c['yaw'][0]:+.0f}..{c['yaw'][1]:+.0f}, pitch {c['pitch'][0]:+.0f}..{c['pitch'][1]:+.0f}: "
                          f"{c['a_faces']} A face(s), e.g. {', '.join(c['a_ids'][:3])}")
         lines.append("")
+    ex = doc.get("expressions")
+    if ex:
+        lines += ["## Expression coverage of A by B (distances ÷ eye distance)"]
+        for name, m in ex["measures"].items():
+            lines.append(f"- {name}: A {m['a'][0]:.3f}..{m['a'][2]:.3f} (median {m['a'][1]:.3f}), "
+                         f"B {m['b'][0]:.3f}..{m['b'][2]:.3f} (median {m['b'][1]:.3f})")
+        for miss in ex["missing"]:
+            lines.append(f"- B never shows A's {miss['expression']}: {miss['a_faces']} of {miss['of']} A faces")
+        if ex["suggest"]:
+            lines.append(f"- suggestion: faceplate train ... {ex['suggest']} (synthesizes them from B's own faces)")
+        lines.append("")
     sel = doc.get("selection")
     if sel:
         lines += ["## Selection", f"- file: {sel['file']}", f"- keeps {sel['kept']} of {sel['of']} faces",
@@ -187,8 +200,11 @@ def write_report(a: SetMeasures, out_dir: Path | str, b: SetMeasures | None = No
                  None if b is None else b.faceset.root.name, b_yaw, b_pitch)
     files += ["coverage.png", "report.json", "summary.md"]
     colour = None
+    expressions = None
     if b is not None:
         from faceplate.faces.faceset import check_same_colour
+
+        expressions = _expressions(a, b)
 
         try:
             check_same_colour(a.faceset, b.faceset)
@@ -204,6 +220,7 @@ def write_report(a: SetMeasures, out_dir: Path | str, b: SetMeasures | None = No
         "faces": {"A": a.rows, **({"B": b.rows} if b is not None else {})},
         "coverage": cov.to_doc(a_ids),
         "colour_check": colour,
+        "expressions": expressions,
         "selection": None,
         "files": files,
     }
@@ -213,6 +230,27 @@ def write_report(a: SetMeasures, out_dir: Path | str, b: SetMeasures | None = No
     dump_json(out_dir / "report.json", _clean(doc))
     write_text_atomic(out_dir / "summary.md", _summary_md(doc), "report summary")
     return doc
+
+
+def _expressions(a: SetMeasures, b: SetMeasures) -> dict[str, Any] | None:
+    """Expression coverage of A by B from the faces' landmarks (None when a set has no usable ones)."""
+    from faceplate.curate.expression import expression_coverage
+
+    def points(sm: SetMeasures) -> list[np.ndarray]:
+        out = []
+        for rec in sm.faceset.faces:
+            p = np.asarray(rec.landmarks, np.float64)
+            if p.ndim == 2 and p.shape[0] == 468 and p.shape[1] >= 2 and np.isfinite(p[:, :2]).all():
+                out.append(p)
+        return out
+
+    pa, pb = points(a), points(b)
+    if not pa or not pb:
+        return None
+    try:
+        return expression_coverage(pa, pb)
+    except InputError:  # degenerate landmarks: no expression figures rather than no report
+        return None
 
 
 def _clean(v: Any) -> Any:

@@ -1,7 +1,8 @@
 """``faceplate demo``: the whole chain on the built-in shot, resumable stage by stage.
 
 plate (astronaut, 1080p ACEScg EXR) + identity B stills (Grace Hopper) -> extract A and B -> train
-(bounded time) -> export ONNX -> render swap/mask/comp passes -> contact sheet, Natron script,
+(bounded time; B's stills are one photo with one expression, so training synthesizes B's smiles, open
+mouths, blinks and small turns: ``--expressions b``) -> export ONNX -> render swap/mask/comp passes -> contact sheet, Natron script,
 summary with timings and quality figures.
 """
 from __future__ import annotations
@@ -33,6 +34,8 @@ class DemoSettings:
     width: int = 32
     lr: float = 3e-4  # higher than training's default: the demo trains for minutes, not days
     batch: int = 8
+    expressions: str = "b"  # B is one photo: synthesize the expressions the shot shows
+    metrics: bool = True  # score the swap against its baselines (needs the identity model)
     redo: frozenset[str] = frozenset()
 
 
@@ -58,7 +61,9 @@ def run_demo(s: DemoSettings) -> dict:
     def progress(i: int, n: int) -> None:
         from faceplate.progress import bar
 
-        b = bars.setdefault("plate", bar("[demo]   plate", n))
+        if "plate" not in bars:  # one bar for the whole plate (setdefault would open one per frame)
+            bars["plate"] = bar("[demo]   plate", n)
+        b = bars["plate"]
         b.step()
         if i >= n:
             b.close()
@@ -80,8 +85,10 @@ def run_demo(s: DemoSettings) -> dict:
                 "--resolution", str(s.resolution), "--width", str(s.width), "--lr", str(s.lr),
                 "--batch", str(s.batch), "--max-time", str(int(s.minutes * 60)),
                 "--preview-every", "100", "--save-every", "100"]
-        if (run_dir / "checkpoint.pt").exists():  # an interrupted demo continues its training
+        if (run_dir / "checkpoint.pt").exists():  # an interrupted demo continues its training (its own settings)
             argv.append("--resume")
+        else:
+            argv += ["--expressions", s.expressions]
         run_command(argv)
         return {"run": str(run_dir)}
 
@@ -118,15 +125,28 @@ def run_demo(s: DemoSettings) -> dict:
         return q
 
     q = log.run("quality", "measuring pass-through and colour round trip", quality)
+
+    def swap_metrics() -> dict:
+        from faceplate.quality.evaluate import score_shot
+
+        frames = list(range(plate_mod.FIRST_FRAME, plate_mod.FIRST_FRAME + s.frames))
+        return score_shot(plate_seq, passes, fs_a / "alignments.json", model, frames, SPACE, config,
+                          out / "baselines", faceset_a=fs_a, faceset_b=fs_b)
+
+    metrics = log.run("metrics", "scoring the swap next to its baselines (identity, pose, expression, follow, "
+                      "sharpness, flicker)", swap_metrics) if s.metrics else {}
     summary = {
         "outputs": {
             "plate": plate_seq.pattern, "identity_b_stills": b_seq.pattern, "faceset_a": str(fs_a),
             "faceset_b": str(fs_b), "training_run": str(run_dir), "model": str(model), "passes": passes.pattern,
             "contact_sheet": str(out / "contact_sheet.png"), "natron_script": str(out / "natron" / "comp_shot.sh"),
             "loss_plot": str(run_dir / "losses.png"), "preview_grid": str(run_dir / "previews"),
+            **({"expressions_b": str(run_dir / "previews" / "expressions.png")}
+               if (run_dir / "previews" / "expressions.png").exists() else {}),
         },
         "timings_s": {k: round(v, 2) for k, v in log.timings.items()},
         "quality": q,
+        **({"metrics": metrics} if metrics else {}),
     }
     dump_json(out / "summary.json", {"schema": "faceplate.demo-summary", "version": 1, **summary})
     print_summary(summary)
@@ -188,6 +208,13 @@ def print_summary(summary: dict) -> None:
     w("\nTimings (s):\n")
     for k, v in summary["timings_s"].items():
         w(f"  {k:<18} {v:8.1f}\n")
+    if summary.get("metrics"):
+        from faceplate.quality.evaluate import format_table, verdicts
+
+        w("\nSwap metrics (the swap next to its baselines; see README 'Measuring a swap'):\n")
+        w(format_table(summary["metrics"]) + "\n")
+        for line in verdicts(summary["metrics"]):
+            w(f"  {line}\n")
     w("\nQuality:\n")
     for k, v in summary["quality"].items():
         w(f"  {k:<34} {v}\n")

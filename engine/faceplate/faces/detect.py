@@ -303,19 +303,27 @@ class FaceDetector:
     def _weak(self, dets: list[Detection]) -> bool:
         return not dets or dets[0].score < self.retry_below
 
-    def _detect_work(self, img: np.ndarray) -> list[Detection]:
+    def _detect_work(self, img: np.ndarray, pool=None) -> list[Detection]:
         h, w = img.shape[:2]
-        whole = self._candidates(img, (0, 0, w, h), list(self._models))
-        dets = self._merge([whole])
         # Tiles whatever the best score: one confident face must not hide small ones beside it. The
         # cost is bounded: tiles of a third of the longer side at 25% overlap, at most 4×4 model runs
         # (8 on a 16:9 frame), and extract runs the detector only every few frames.
-        # Faces the whole frame found with confidence keep their whole-frame boxes; tiles add the faces
-        # that do not overlap them. Without a confident face, everything is merged (as a retry).
-        if self.tile and max(w, h) >= 2 * MODELS["full"].size:
+        jobs = [((0, 0, w, h), list(self._models))]
+        tiled = self.tile and max(w, h) >= 2 * MODELS["full"].size
+        if tiled:
             names = ["full"] if "full" in self._models else list(self._models)
             side = max(MODELS["full"].size, max(w, h) // 3)
-            parts = [self._candidates(img, r, names) for r in tiles(w, h, side, 0.75)]
+            jobs += [(r, names) for r in tiles(w, h, side, 0.75)]
+
+        def run(job):
+            return self._candidates(img, *job)
+
+        done = list(pool.map(run, jobs)) if pool is not None else [run(j) for j in jobs]  # independent runs
+        whole, parts = done[0], done[1:]
+        dets = self._merge([whole])
+        # Faces the whole frame found with confidence keep their whole-frame boxes; tiles add the faces
+        # that do not overlap them. Without a confident face, everything is merged (as a retry).
+        if tiled:
             if self._weak(dets):
                 dets = self._merge([whole] + parts)
             else:
@@ -330,20 +338,24 @@ class FaceDetector:
                     dets = [self._unrotate(d, k, h, w) for d in found]
         return dets
 
-    def detect(self, proxy: np.ndarray) -> list[Detection]:
-        """Faces in ``proxy`` (float32 H×W×3 display sRGB in [0, 1]), best score first."""
+    def detect(self, proxy: np.ndarray, pool=None) -> list[Detection]:
+        """Faces in ``proxy`` (float32 H×W×3 display sRGB in [0, 1]), best score first.
+
+        ``pool``: an executor (``concurrent.futures``) whose ``map`` runs the whole-frame pass and the
+        tiles side by side; the detections are the same as without it."""
         import cv2
 
         img = check_proxy(proxy)
         h, w = img.shape[:2]
         if max(h, w) <= self.work_size:
-            return self._detect_work(img)
+            return self._detect_work(img, pool)
         f = self.work_size / max(h, w)
         nw, nh = max(1, int(round(w * f))), max(1, int(round(h * f)))
         small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
         sx, sy = nw / w, nh / h
         scale = np.array([sx, sy])
-        return [Detection(d.box / np.tile(scale, 2), d.score, d.keypoints / scale) for d in self._detect_work(small)]
+        return [Detection(d.box / np.tile(scale, 2), d.score, d.keypoints / scale)
+                for d in self._detect_work(small, pool)]
 
     @staticmethod
     def _unrotate(d: Detection, k: int, h: int, w: int) -> Detection:

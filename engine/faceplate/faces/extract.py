@@ -5,10 +5,11 @@
    corrupt or missing frame fails the run with nothing written.
 2. **who is who** (:mod:`faceplate.faces.people`): tracks linked inside each shot, split and joined
    by identity, smoothed (never across a cut), grouped into persons; ``--face`` picks
-   (:mod:`faceplate.faces.choice`); ``alignments.json`` is written (:mod:`faceplate.faces.alignments`).
-3. **write** the chosen faces (:mod:`faceplate.faces.writer`): float crop in the crop encoding (the
-   only place values are clipped), masks (face, eyes, mouth; zero where the crop is outside the
-   image), PNG preview, then ``faceset.json`` and the contact sheet.
+   (:mod:`faceplate.faces.choice`); ``alignments.json`` is made (:mod:`faceplate.faces.alignments`).
+3. **write** ``alignments.json`` and the chosen faces (:mod:`faceplate.faces.writer`, on writer
+   threads): one EXR per face with the float crop in the crop encoding (the only place values are
+   clipped) and the masks (face, eyes, mouth; zero where the crop is outside the image), a PNG
+   preview, then ``faceset.json`` and the contact sheet.
 
 Resumable: a rerun with the same settings reuses ``alignments.json`` and skips faces whose files
 already exist (every file is written atomically, so an existing file is a complete one).
@@ -107,6 +108,7 @@ class ExtractResult:
     contact_sheet: Path | None = None
     analysed: bool = True  # False when alignments.json was reused
     cuts: list[int] | None = None
+    ahead: dict[str, float] | None = None  # seconds of read/colour/detect done on the reader thread
 
 
 def _settings_doc(source: Source, space: str, config, settings: ExtractSettings) -> dict[str, Any]:
@@ -283,8 +285,9 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
                          f"{min(source.files)}-{max(source.files)} (with --face {s.face})")
     identity = embedder.info() if embedder is not None else None
     doc = al.build(settings_doc, s, analysis.obs_by_frame, analysis.infos, selected, analysis.cuts, identity, refs)
-    if reuse is None:
-        al.write(apath, doc)
+    # alignments.json is written on a writer thread beside the first faces (a rerun after a crash
+    # before it exists analyses again and finds the same faces: every file is written atomically)
+    jobs = [(al.write, apath, doc)] if reuse is None else []
     gaps = list(doc["gaps"])
     for g in gaps:
         if analysis.obs_by_frame[g]:
@@ -292,9 +295,9 @@ def _extract(out: Path, source: Source, space: str, enc, config, s: ExtractSetti
                         source.label, g, s.face)
     meta = {"identity": identity, "reference": doc["reference"], "cuts": doc["cuts"]}
     written, skipped, fs, sheet = write_faces(out, source, space, enc, config, s, analysis, selected, gaps, meta,
-                                              timer, progress)
+                                              timer, progress, jobs)
     if gaps:
         log.warning("%d frame(s) without the chosen face: %s", len(gaps),
                     ", ".join(str(g) for g in gaps[:20]) + (" ..." if len(gaps) > 20 else ""))
     return ExtractResult(fs, apath, list(source.files), gaps, written, skipped, dict(timer.t), sheet,
-                         analysed=reuse is None, cuts=list(analysis.cuts))
+                         analysed=reuse is None, cuts=list(analysis.cuts), ahead=dict(timer.ahead))

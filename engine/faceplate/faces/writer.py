@@ -1,11 +1,12 @@
 """Pass 2 of ``faceplate extract``: the chosen faces written as a face set.
 
-Per face: the float crop in the crop encoding, the masks (face, eyes, mouth) and a PNG preview, each
-written atomically (EXRs at zip level :data:`ZIP_LEVEL`; the files of a face are written on a writer
-thread, :mod:`faceplate.faces.writequeue`, while the next face is computed); then ``faceset.json``
-and the contact sheet. The crop's pixels outside the image (a face cut by the frame edge) are not
-face: every mask is zero there (:func:`inside_mask`), so the training loss, which weights pixels by
-the face mask, ignores them; the record keeps the fraction outside (``outside``).
+Per face: one EXR holding the float crop in the crop encoding and the masks (face, eyes, mouth)
+(:func:`faceplate.faces.faceset.write_face`), and a PNG preview, each written atomically; a face's
+crop, masks and files are made on a writer thread (:mod:`faceplate.faces.writequeue`) while the next
+faces' records are made. Then ``faceset.json`` and the contact sheet. The crop's pixels outside the
+image (a face cut by the frame edge) are not face: every mask is zero there (:func:`inside_mask`), so
+the training loss, which weights pixels by the face mask, ignores them; the record keeps the fraction
+outside (``outside``).
 """
 from __future__ import annotations
 
@@ -17,11 +18,6 @@ from typing import Any
 import numpy as np
 
 from faceplate.faces.alignments import _r, face_id
-
-#: zip level of the crop and mask EXRs: level 1 takes about 30% less CPU than OpenEXR's default (4)
-#: for about 5% more bytes; the pixels are the same
-ZIP_LEVEL = 1
-
 
 def inside_mask(m: np.ndarray, size: int, data_window) -> np.ndarray:
     """size×size float32: 1 where the crop pixel's centre lies inside the image's data window
@@ -56,45 +52,53 @@ def _inside_cache(m: np.ndarray, size: int, off, shape) -> bool:
 
 
 def write_faces(out: Path, source, space: str, enc, config, s, analysis, selected: dict, gaps: list, meta: dict,
-                timer, progress: bool):
+                timer, progress: bool, jobs=()):
     """Write the selected faces; returns (written, skipped, FaceSet, contact sheet path or None).
+    ``jobs``: other files, ``(fn, *args)``, written on the writer threads first (alignments.json).
 
-    The crops and masks are computed here, frame by frame; their files are written on a few writer
-    threads (:mod:`faceplate.faces.writequeue`), each file atomically, so the output is the same."""
-    from faceplate.faces import align
-    from faceplate.faces.analyse import proxies
-    from faceplate.faces.faceset import FaceSet, MASK_CHANNELS
-    from faceplate.faces.preview import to_uint8, write_png
+    Each face's record is made here, frame by frame; its crop, masks and files are made on a few writer
+    threads (:mod:`faceplate.faces.writequeue`; every file atomically, so the output is the same as in
+    line). ``faceset.json`` is written once every face file is there."""
+    from faceplate.faces import align, masks
+    from faceplate.faces.faceset import FaceSet, MASK_CHANNELS, write_face
+    from faceplate.faces.preview import face_preview, write_png
     from faceplate.faces.writequeue import WriteQueue
-    from faceplate.plates import Image, write_image
+    from faceplate.plates.image import exr_threads
     from faceplate.progress import bar as progress_bar
 
-    def write_files(paths: dict, mask_px: np.ndarray, code: np.ndarray, crop: np.ndarray, fmeta: dict) -> None:
-        """One face's files (on a writer thread): mask and crop EXRs, then the PNG preview."""
-        win = (0, 0, s.size, s.size)
-        write_image(out / paths["mask"], Image(mask_px, MASK_CHANNELS, win, win), pixel_type="float", metadata=fmeta,
-                    zip_level=ZIP_LEVEL)
-        write_image(out / paths["image"], Image(code, ("R", "G", "B"), win, win), pixel_type="float", metadata=fmeta,
-                    zip_level=ZIP_LEVEL)
-        write_png(out / paths["preview"], to_uint8(proxies(config, space, [crop])[0]), photo=True)
+    def face_files(paths: dict, src_px: np.ndarray, off, m: np.ndarray, crop_pts: np.ndarray, inside: np.ndarray,
+                   fmeta: dict) -> None:
+        """One face (on a writer thread): the float crop and its code values in the crop encoding, the
+        masks (zero where the crop is outside the image), the face EXR, then the PNG preview (a
+        thumbnail of the crop; not fsynced)."""
+        crop = align.warp_to_crop(src_px, m, s.size, offset=off)
+        code = np.asarray(enc.encode(crop, space, config), np.float32)
+        ms = masks.landmark_masks(crop_pts, s.size, s.mask)
+        mask_px = np.stack([ms[c] * inside for c in MASK_CHANNELS], -1).astype(np.float32)
+        write_face(out / paths["image"], code, mask_px, fmeta)
+        write_png(out / paths["preview"], face_preview(crop, config, space), photo=True, sync=False)
 
     records: list = []
     pbar = progress_bar("extract: write  ", len(source.files), progress)
     by_frame: dict[int, list] = {}
     for (f, k), o in selected.items():
         by_frame.setdefault(f, []).append((k, o))
-    with WriteQueue() as queue:
-        written, skipped = _faces(out, source, space, enc, config, s, analysis, by_frame, records, timer, pbar,
-                                  queue.submit, write_files)
-    timer.t["write"] += queue.waited
+    with exr_threads(-1), WriteQueue() as queue:  # the writer threads compress their own files
+        for fn, *args in jobs:
+            queue.submit(fn, *args)
+        written, skipped = _faces(out, source, s, analysis, by_frame, records, timer, pbar, queue.submit, face_files,
+                                  enc)
+        fs = FaceSet(root=out, resolution=s.size, coverage=float(s.coverage), centering=s.centering,
+                     plate_colour_space=space, crop_encoding=enc, ocio_config=config.config, faces=records,
+                     meta={"tool": "faceplate extract", "source": source.label,
+                           "frames": [int(f) for f in source.files], "mask": s.mask, "face": s.face, "gaps": gaps,
+                           "alignments": "alignments.json",
+                           # the alignment template travels to the model's manifest (render checks it)
+                           "template": np.round(np.asarray(align.TEMPLATE, np.float64), 6).tolist(), **meta})
+        text = fs.to_json()  # while the writers finish; the file is written once every face is there
+    timer.t["write"] += queue.waited  # waiting for the writers (blocked submits and the final drain)
     pbar.close()
-    fs = FaceSet(root=out, resolution=s.size, coverage=float(s.coverage), centering=s.centering,
-                 plate_colour_space=space, crop_encoding=enc, ocio_config=config.config, faces=records,
-                 meta={"tool": "faceplate extract", "source": source.label, "frames": [int(f) for f in source.files],
-                       "mask": s.mask, "face": s.face, "gaps": gaps, "alignments": "alignments.json",
-                       # the alignment template travels to the model's manifest (render checks it)
-                       "template": np.round(np.asarray(align.TEMPLATE, np.float64), 6).tolist(), **meta})
-    fs.save()
+    fs.save(text)
     sheet_path = None
     if s.preview:
         t = time.perf_counter()
@@ -104,12 +108,12 @@ def write_faces(out: Path, source, space: str, enc, config, s, analysis, selecte
     return written, skipped, fs, sheet_path
 
 
-def _faces(out: Path, source, space: str, enc, config, s, analysis, by_frame: dict, records: list, timer, pbar,
-           submit, write_files) -> tuple[int, int]:
-    """Records (appended to ``records``) and file jobs (``submit(write_files, ...)``) of every face, in
+def _faces(out: Path, source, s, analysis, by_frame: dict, records: list, timer, pbar, submit, face_files,
+           enc) -> tuple[int, int]:
+    """Records (appended to ``records``) and file jobs (``submit(face_files, ...)``) of every face, in
     frame order; returns (written, skipped)."""
-    from faceplate.faces import align, masks
-    from faceplate.faces.faceset import FaceRecord, MASK_CHANNELS
+    from faceplate.faces import align
+    from faceplate.faces.faceset import FaceRecord, is_face_file
     from faceplate.faces.source import read_frame
 
     obs_by_frame, infos, cache = analysis.obs_by_frame, analysis.infos, analysis.cache
@@ -119,7 +123,7 @@ def _faces(out: Path, source, space: str, enc, config, s, analysis, by_frame: di
         full = None
         for k, o in todo:
             fid = face_id(frame, k)
-            paths = {"image": f"faces/{fid}.exr", "mask": f"masks/{fid}.exr", "preview": f"previews/{fid}.png"}
+            paths = {"image": f"faces/{fid}.exr", "mask": f"faces/{fid}.exr", "preview": f"previews/{fid}.png"}
             t = time.perf_counter()
             m = align.crop_matrix(o.points, s.size, s.coverage, s.centering)
             crop_pts = align.transform_points(o.points[:, :2], m)
@@ -133,8 +137,8 @@ def _faces(out: Path, source, space: str, enc, config, s, analysis, by_frame: di
                 id=fid, frame=int(frame), face=int(k), source=origin, image=paths["image"], mask=paths["mask"],
                 landmarks=_r(crop_pts), transform=_r(m, 8), box=_r(o.box), score=round(float(o.score), 6),
                 extra=extra))
-            if all((out / p).exists() for p in paths.values()):
-                skipped += 1
+            if (out / paths["preview"]).exists() and is_face_file(out / paths["image"]):
+                skipped += 1  # written by an earlier run (files appear whole); a v1 crop is written again
                 continue
             idx = next((i for i, x in enumerate(obs_by_frame[frame]) if x is o), None)
             hit = cache.get((frame, idx)) if idx is not None else None
@@ -148,14 +152,10 @@ def _faces(out: Path, source, space: str, enc, config, s, analysis, by_frame: di
                     full = (rgb, tuple(img.data_window[:2]))
                     t = timer.add("read", t)
                 src_px, off = full
-            crop = align.warp_to_crop(src_px, m, s.size, offset=off)
-            code = np.asarray(enc.encode(crop, space, config), np.float32)
-            ms = masks.landmark_masks(crop_pts, s.size, s.mask)
-            mask_px = np.stack([ms[c] * inside for c in MASK_CHANNELS], -1).astype(np.float32)
             fmeta = {"faceplate:frame": int(frame), "faceplate:source": origin,
                      "faceplate:transform": json.dumps(_r(m, 8)), "faceplate:crop_encoding": json.dumps(enc.to_dict())}
             timer.add("align", t)
-            submit(write_files, paths, mask_px, code, crop, fmeta)
+            submit(face_files, paths, src_px, off, m, crop_pts, inside, fmeta)
             written += 1
         pbar.step()
     return written, skipped

@@ -64,14 +64,17 @@ def atomic_path(path: Path | str, what: str = "output") -> Iterator[Path]:
         raise
 
 
-def write_bytes_atomic(path: Path | str, data: bytes, what: str = "output") -> None:
-    """Write ``data`` to ``path`` atomically (fsync before the rename)."""
+def write_bytes_atomic(path: Path | str, data: bytes, what: str = "output", sync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (fsync before the rename with ``sync``; without it the file
+    still appears whole or not at all, but a power cut may lose it: for files that can be made again,
+    such as previews, where the fsync would cost more than the write)."""
     with atomic_path(path, what) as tmp:
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
         except OSError as exc:
             raise OutputError(f"{what} {path}: write failed ({exc.strerror or exc})") from exc
 

@@ -8,10 +8,11 @@ not named after the layers, so the colour is not always in part 0).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -225,25 +226,10 @@ def _set_attr(spec, key: str, value: Any) -> None:
             spec.attribute(key, str(value))
 
 
-def write_image(
-    path: str | os.PathLike,
-    image: Image,
-    *,
-    pixel_type: str | Sequence[str] | None = None,
-    compression: str = "zip",
-    metadata: Mapping[str, Any] | None = None,
-    zip_level: int | None = None,
-) -> Path:
-    """Write ``image`` to ``path`` atomically (temporary name in the same folder, then rename).
-
-    ``pixel_type`` is ``"half"``, ``"float"``, one per channel, or ``None`` to keep the image's own
-    channel types. EXR keeps data/display windows, pixel aspect, all channels as one part, and
-    metadata (``image.metadata`` updated with ``metadata``). ``zip_level`` (1-9, ``zip``/``zips`` only;
-    None: OpenEXR's default) trades CPU for size; the pixels are the same. Raises :class:`OutputError`.
-    """
+def _spec(path: Path, image: Image, pixel_type, compression: str, metadata, zip_level):
+    """The OpenImageIO spec that writes ``image`` (see :func:`write_image`) and its float32 pixels."""
     import OpenImageIO as oiio
 
-    path = Path(path)
     if compression not in COMPRESSIONS:
         raise OutputError(f"output {path}: unknown EXR compression {compression!r}; choose from {', '.join(COMPRESSIONS)}")
     px = np.ascontiguousarray(image.pixels, dtype=np.float32)
@@ -281,17 +267,115 @@ def write_image(
         _set_attr(spec, k, v)
     if compression in _LOSSY:
         spec.attribute("openexr:dwaCompressionLevel", 45.0)
+    return spec, px
+
+
+def _write(path: Path, specs: list, pixels: list[np.ndarray]) -> Path:
+    """Write one image (one spec) or the parts of a multi-part EXR, atomically."""
+    import OpenImageIO as oiio
+
     with atomic_path(path, "output") as tmp:
         out = oiio.ImageOutput.create(str(tmp))
         if out is None:
             raise OutputError(f"output {path}: no writer for this file type ({oiio.geterror().strip()})")
         try:
-            if not out.open(str(tmp), spec):
+            opened = out.open(str(tmp), specs[0]) if len(specs) == 1 else out.open(str(tmp), specs)
+            if not opened:
                 raise OutputError(f"output {path}: cannot open for writing ({out.geterror().strip()})")
-            if not out.write_image(px):
-                raise OutputError(f"output {path}: write failed ({out.geterror().strip()})")
+            for i, px in enumerate(pixels):
+                if i and not out.open(str(tmp), specs[i], "AppendSubimage"):
+                    raise OutputError(f"output {path}: cannot start part {i} ({out.geterror().strip()})")
+                if not out.write_image(px):
+                    raise OutputError(f"output {path}: write failed ({out.geterror().strip()})")
         finally:
             ok = out.close()
         if not ok or out.has_error:
             raise OutputError(f"output {path}: write failed on close ({out.geterror().strip()})")
     return path
+
+
+def write_image(
+    path: str | os.PathLike,
+    image: Image,
+    *,
+    pixel_type: str | Sequence[str] | None = None,
+    compression: str = "zip",
+    metadata: Mapping[str, Any] | None = None,
+    zip_level: int | None = None,
+) -> Path:
+    """Write ``image`` to ``path`` atomically (temporary name in the same folder, then rename).
+
+    ``pixel_type`` is ``"half"``, ``"float"``, one per channel, or ``None`` to keep the image's own
+    channel types. EXR keeps data/display windows, pixel aspect, all channels as one part, and
+    metadata (``image.metadata`` updated with ``metadata``). ``zip_level`` (1-9, ``zip``/``zips`` only;
+    None: OpenEXR's default) trades CPU for size; the pixels are the same. Raises :class:`OutputError`.
+    """
+    path = Path(path)
+    spec, px = _spec(path, image, pixel_type, compression, metadata, zip_level)
+    return _write(path, [spec], [px])
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multi-part EXR (:func:`write_parts`): a name, its image and how it is stored
+    (``tile``: 0 for scanlines, else tiles of ``tile``×``tile`` pixels; one tile for the whole image
+    costs the least to write and read)."""
+
+    name: str
+    image: Image
+    pixel_type: str | Sequence[str] | None = None
+    compression: str = "zip"
+    zip_level: int | None = None
+    tile: int = 0
+
+
+def write_parts(path: str | os.PathLike, parts: Sequence[Part], *, metadata: Mapping[str, Any] | None = None) -> Path:
+    """Write a multi-part EXR atomically: each :class:`Part` keeps its own channels, pixel types and
+    compression (e.g. incompressible float colour stored plain beside a zip-compressed matte), all
+    parts share ``metadata``. Channel names must differ between parts (:func:`read_image` joins the
+    parts back into one :class:`Image`). Raises :class:`OutputError`.
+    """
+    path = Path(path)
+    if path.suffix.lower() != ".exr":
+        raise OutputError(f"output {path}: multi-part images are EXR files, found suffix {path.suffix!r}")
+    if not parts:
+        raise OutputError(f"output {path}: expected at least one part, found none")
+    names = [c for p in parts for c in p.image.channels]
+    if len(set(names)) != len(names):
+        raise OutputError(f"output {path}: expected distinct channel names across parts, found {names}")
+    if len({p.name for p in parts}) != len(parts) or not all(p.name for p in parts):
+        raise OutputError(f"output {path}: expected distinct, non-empty part names, found {[p.name for p in parts]}")
+    if len({bool(p.tile) for p in parts}) != 1:
+        raise OutputError(f"output {path}: expected all parts tiled or all in scanlines (OpenEXR), found "
+                          f"tiles {[p.tile for p in parts]}")
+    specs, pixels = [], []
+    for p in parts:
+        spec, px = _spec(path, p.image, p.pixel_type, p.compression, metadata, p.zip_level)
+        spec.attribute("name", p.name)
+        if p.tile:
+            if not isinstance(p.tile, int) or p.tile < 1:
+                raise OutputError(f"output {path}: tile size must be a whole number >= 1, found {p.tile!r}")
+            spec.tile_width = spec.tile_height = p.tile
+        specs.append(spec)
+        pixels.append(px)
+    return _write(path, specs, pixels)
+
+
+@contextlib.contextmanager
+def exr_threads(n: int) -> Iterator[None]:
+    """Inside the block, OpenEXR's own codec threads are ``n`` (-1: none: each file is compressed or
+    decompressed in the thread that writes or reads it); the previous setting comes back after.
+
+    It is an OpenImageIO attribute, so it holds for the whole process: for a stage that runs its own
+    reader or writer threads (extract's face writers), where the codec's thread pool only adds
+    hand-overs between threads (for a 256 px face file, about as much CPU as the compression)."""
+    import OpenImageIO as oiio
+
+    if not isinstance(n, int) or n < -1:
+        raise OutputError(f"exr_threads: expected a whole number >= -1, found {n!r}")
+    before = oiio.get_int_attribute("exr_threads", 0)
+    oiio.attribute("exr_threads", n)
+    try:
+        yield
+    finally:
+        oiio.attribute("exr_threads", before)

@@ -3,6 +3,9 @@
 Order, for a crop ``code`` (H×W×3 float32 code values in [0, 1], crop encoding with transfer
 ``transfer``) and its ``masks`` (H×W×3 face/eyes/mouth):
 
+0. optionally (``expression_prob`` > 0 and the face's landmarks given), a synthesized expression
+   (:mod:`faceplate.train.expression`): the same smooth warp applied to face and masks, making a new
+   sample of the identity that input and target share;
 1. exposure and colour jitter **in linear light**: decode with the encoding's transfer, scale by
    ``2**stops`` and a per-channel gain, re-encode, clip to [0, 1];
 2. horizontal flip (p = 0.5), applied to face and masks;
@@ -33,6 +36,8 @@ class AugmentSettings:
     shift: float = 0.05  # ± fraction of the size
     warp: bool = True
     warp_strength: float = 0.025  # std of control-point offsets, fraction of the size
+    expression_prob: float = 0.0  # share of samples given a synthesized expression (needs landmarks)
+    expression_strength: float = 1.0  # scale of its amplitudes
 
 
 _LUT_SIZE = 16385
@@ -96,10 +101,18 @@ def random_warp_maps(size: int, rng: np.random.Generator, strength: float) -> tu
 
 
 def augment(code: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
-            s: AugmentSettings) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """-> (input H×W×3, target H×W×3, target masks H×W×3), float32, all in [0, 1]."""
+            s: AugmentSettings, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """-> (input H×W×3, target H×W×3, target masks H×W×3), float32, all in [0, 1].
+
+    ``landmarks`` (468×2 crop pixels of ``code``) enable the synthesized expression; without them,
+    or with ``s.expression_prob == 0``, no random number is spent on it (samples stay as they were).
+    """
     import cv2
 
+    if s.expression_prob > 0 and landmarks is not None and rng.random() < s.expression_prob:
+        from faceplate.train.expression import draw_expression, synthesize
+
+        code, masks, _ = synthesize(code, masks, landmarks, draw_expression(rng, s.expression_strength), s.transfer)
     size = code.shape[0]
     stops = rng.uniform(-s.exposure, s.exposure)
     gains = 1.0 + rng.uniform(-s.colour, s.colour, size=3)

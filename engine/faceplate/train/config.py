@@ -21,6 +21,8 @@ from faceplate.plates.atomic import write_text_atomic
 from faceplate.train.schedule import SCHEDULE_NAMES
 
 MODELS = ("original", "liae")
+#: which identity gets synthesized expressions (:mod:`faceplate.train.expression`)
+EXPRESSIONS = ("off", "b", "a", "both")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -65,6 +67,14 @@ TRAIN_PARAMS: list[Param] = [
           minimum=0.0, maximum=4.0),
     Param("colour", "float", 0.05, "Colour jitter", "per-channel gain jitter (linear light)",
           minimum=0.0, maximum=0.5),
+    Param("expressions", "choice", "off", "Expressions",
+          "synthesize expressions (smile, open mouth, blink, small head turns) from a face set's own faces "
+          "and landmarks: b for a sparse B set that lacks the shot's expressions, a, both, or off",
+          choices=EXPRESSIONS),
+    Param("expression_prob", "float", 0.5, "Expression share",
+          "share of the chosen identity's samples that get a synthesized expression", minimum=0.0, maximum=1.0),
+    Param("expression_strength", "float", 1.0, "Expression strength",
+          "scale of the synthesized expressions' amplitudes", minimum=0.0, maximum=1.5),
     Param("save_every", "int", 500, "Save every", "checkpoint every N steps (0: only at the end)", minimum=0),
     Param("preview_every", "int", 250, "Preview every", "preview grid every N steps (0: none)", minimum=0),
     Param("log_every", "int", 10, "Log every", "progress/TensorBoard every N steps", minimum=1),
@@ -116,6 +126,9 @@ class TrainConfig:
     shift: float = 0.05
     exposure: float = 0.5
     colour: float = 0.05
+    expressions: str = "off"
+    expression_prob: float = 0.5
+    expression_strength: float = 1.0
     save_every: int = 500
     preview_every: int = 250
     log_every: int = 10
@@ -135,6 +148,10 @@ class TrainConfig:
         if self.resolution and (self.resolution < 64 or self.resolution % 16):
             raise InputError(f"--resolution: expected 0 or a multiple of 16 in 64..512, found {self.resolution}")
         self.loss_weights()  # validates
+
+    def expression_prob_of(self, side: str) -> float:
+        """Share of identity ``side``'s (``"a"``/``"b"``) samples that get a synthesized expression."""
+        return self.expression_prob if self.expressions in (side, "both") else 0.0
 
     def loss_weights(self) -> dict[str, float]:
         return parse_losses(self.losses)

@@ -41,11 +41,12 @@ def load_pair(a: str | Path, b: str | Path) -> tuple[FaceSet, FaceSet]:
 
 
 def data_hash(fs: FaceSet) -> str:
-    """sha256 over the face ids and the bytes of every crop and mask used for training."""
+    """sha256 over the face ids and the bytes of every crop and mask file used for training (a v2 face
+    file, which holds both, once)."""
     h = hashlib.sha256()
     for rec in fs.faces:
         h.update(rec.id.encode("utf-8") + b"\0")
-        for p in (fs.image_path(rec), fs.mask_path(rec)):
+        for p in dict.fromkeys((fs.image_path(rec), fs.mask_path(rec))):
             with open(p, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     h.update(chunk)
@@ -90,6 +91,15 @@ class FaceSource:
         img, msk = self.cache[i] if self.cache is not None else self._read(i)
         return img.astype(np.float32), msk.astype(np.float32)
 
+    def landmarks(self, i: int) -> np.ndarray | None:
+        """Face ``i``'s 468 landmarks in training-resolution crop pixels, or None when its record has none."""
+        from faceplate.train.expression import usable
+
+        pts = self.fs.faces[i].landmarks
+        if not usable(pts, self.fs.resolution):
+            return None
+        return np.asarray(pts, np.float64)[:, :2] * (self.resolution / self.fs.resolution)
+
 
 def mean_crop(src: FaceSource) -> np.ndarray:
     """The mean of a face set's crops at the training resolution (R×R×3 float32 code values)."""
@@ -104,10 +114,15 @@ def _chw(a: np.ndarray) -> torch.Tensor:
 
 
 class PairDataset(Dataset):
-    """Item ``k`` -> dict of CHW float32 tensors: ``in_a, tgt_a, mask_a, in_b, tgt_b, mask_b``."""
+    """Item ``k`` -> dict of CHW float32 tensors: ``in_a, tgt_a, mask_a, in_b, tgt_b, mask_b``.
 
-    def __init__(self, a: FaceSource, b: FaceSource, seed: int, aug: AugmentSettings) -> None:
+    ``aug_b`` (default ``aug``) augments B: the two differ in their synthesized-expression share.
+    """
+
+    def __init__(self, a: FaceSource, b: FaceSource, seed: int, aug: AugmentSettings,
+                 aug_b: AugmentSettings | None = None) -> None:
         self.a, self.b, self.seed, self.aug = a, b, int(seed), aug
+        self.aug_b = aug if aug_b is None else aug_b
 
     def __len__(self) -> int:  # the sampler decides; this is only a nominal size
         return 2 ** 62
@@ -115,9 +130,10 @@ class PairDataset(Dataset):
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         rng = np.random.default_rng([self.seed, int(k)])
         out: dict[str, torch.Tensor] = {}
-        for side, src in (("a", self.a), ("b", self.b)):
-            img, msk = src.get(int(rng.integers(len(src))))
-            inp, tgt, tm = augment(img, msk, rng, self.aug)
+        for side, src, aug in (("a", self.a, self.aug), ("b", self.b, self.aug_b)):
+            i = int(rng.integers(len(src)))
+            img, msk = src.get(i)
+            inp, tgt, tm = augment(img, msk, rng, aug, src.landmarks(i) if aug.expression_prob > 0 else None)
             out[f"in_{side}"], out[f"tgt_{side}"], out[f"mask_{side}"] = _chw(inp), _chw(tgt), _chw(tm)
         return out
 

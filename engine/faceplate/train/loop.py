@@ -7,6 +7,7 @@ Run folder::
     RUN/checkpoint.pt              latest checkpoint (atomic; every --save-every steps, at the end, on Ctrl-C)
     RUN/losses.jsonl               one JSON line per step: total and per-term losses, lr, gradient norm, time
     RUN/previews/step_NNNNNNN.png  preview grids;  RUN/losses.png  loss plot;  RUN/tensorboard/
+    RUN/previews/expressions.png   with --expressions: the synthesized expressions of the chosen set(s)
 
 On CUDA the step runs under bf16 autocast with channels_last tensors (optionally ``torch.compile``);
 ``--precision bf16`` asks for bf16 autocast on the CPU too. The learning rate follows ``--schedule``
@@ -23,7 +24,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -293,11 +294,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
             net.model.set_base(side, torch.from_numpy(mean_crop(src)).permute(2, 0, 1))
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
-                          warp_strength=cfg.warp_strength)
-    ds = PairDataset(src_a, src_b, cfg.seed, aug)
+                          expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength)
+    aug_a, aug_b = (replace(aug, expression_prob=cfg.expression_prob_of(side)) for side in ("a", "b"))
+    _check_expressions(cfg, {"a": src_a, "b": src_b})
+    ds = PairDataset(src_a, src_b, cfg.seed, aug_a, aug_b)
     sampler = StepBatchSampler(start, cfg.max_steps, cfg.batch, dist.rank, dist.world)
     loader = make_loader(ds, sampler, cfg.workers, cfg.prefetch, cfg.seed, pin=cuda)
     pview = preview_batch(src_a, src_b) if dist.main and cfg.preview_every else None
+    if dist.main and cfg.expressions != "off" and not start:
+        _expression_preview(cfg, {"a": src_a, "b": src_b}, aug.transfer, run_dir)
     writer = _tensorboard(run_dir, cfg.tensorboard) if dist.main else None
     bar = Progress(cfg.max_steps, cfg.max_time, progress and dist.main)
     samples_per_step = 2 * cfg.batch * dist.world  # one face of A and one of B per batch element
@@ -398,6 +403,36 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
             log.info("stopped at step %d; checkpoint %s; continue with: faceplate train --out %s --resume",
                      step, ckpt_path, run_dir)
     return TrainResult(step=step, checkpoint=ckpt_path, interrupted=interrupted, history=history)
+
+
+def _check_expressions(cfg: TrainConfig, sources: dict[str, FaceSource]) -> None:
+    """Synthesized expressions need landmarks: say so when a chosen set has faces without them."""
+    for side, src in sources.items():
+        if cfg.expression_prob_of(side) <= 0:
+            continue
+        missing = sum(1 for i in range(len(src)) if src.landmarks(i) is None)
+        if missing == len(src):
+            log.warning("--expressions %s: face set %s has no landmarks in faceset.json (468 points per face); "
+                        "no expressions will be synthesized for it (re-extract it with 'faceplate extract')",
+                        cfg.expressions, side.upper())
+        elif missing:
+            log.warning("--expressions %s: %d of %d faces of %s have no landmarks; they keep their own expression",
+                        cfg.expressions, missing, len(src), side.upper())
+
+
+def _expression_preview(cfg: TrainConfig, sources: dict[str, FaceSource], transfer: str, run_dir: Path) -> None:
+    """``RUN/previews/expressions.png``: the synthesized expressions of each chosen set's first faces."""
+    from faceplate.train.preview import expression_strip, write_png
+
+    faces = []
+    for side, src in sources.items():
+        if cfg.expression_prob_of(side) <= 0:
+            continue
+        picks = [i for i in range(len(src)) if src.landmarks(i) is not None][:2]
+        faces += [(*src.get(i), src.landmarks(i)) for i in picks]
+    if faces:
+        write_png(run_dir / "previews" / "expressions.png",
+                  expression_strip(faces, transfer, strength=cfg.expression_strength))
 
 
 def _preview(model, batch, device, transfer, run_dir: Path, step: int, writer) -> None:

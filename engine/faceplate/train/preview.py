@@ -40,6 +40,26 @@ def preview_grid(model: torch.nn.Module, batch: dict[str, torch.Tensor], device:
     return (grid * 255.0 + 0.5).astype(np.uint8)
 
 
+def expression_strip(faces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], transfer: str,
+                     strength: float = 1.0) -> np.ndarray:
+    """-> uint8 grid: one row per face ``(code S×S×3, masks S×S×3, landmarks 468×2)``, one column per
+    expression of :data:`~faceplate.train.expression.SHOWCASE` (amplitudes × ``strength``), as
+    training synthesizes them (before the usual augmentation)."""
+    from dataclasses import fields
+
+    from faceplate.train.expression import SHOWCASE, Expression, synthesize
+
+    rows = []
+    for code, masks, pts in faces:
+        tiles = []
+        for expr in SHOWCASE.values():
+            scaled = Expression(**{f.name: getattr(expr, f.name) * strength for f in fields(Expression)})
+            out, _, _ = synthesize(code, masks, pts, scaled, transfer)
+            tiles.append(to_display(out, transfer))
+        rows.append(np.concatenate(tiles, axis=1))
+    return (np.concatenate(rows, axis=0) * 255.0 + 0.5).astype(np.uint8)
+
+
 def to_display(code: np.ndarray, transfer: str) -> np.ndarray:
     lin = decode_transfer(code, transfer)
     return np.clip(encode_transfer(np.clip(lin, 0, 1), "srgb"), 0, 1)
