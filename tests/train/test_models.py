@@ -44,25 +44,3 @@ def test_bad_specs(spec, match):
     with pytest.raises(InputError, match="a2b or b2a"):
         SwapNet(build_model(ModelSpec(resolution=64, width=4, ae_dims=8)), "sideways")
 
-
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_mean_face_base(name):
-    torch.manual_seed(0)
-    model = build_model(ModelSpec(name=name, resolution=64, width=4, ae_dims=8, mean_face=True))
-    plain = build_model(ModelSpec(name=name, resolution=64, width=4, ae_dims=8))
-    assert {k for k in model.state_dict()} - {k for k in plain.state_dict()} == {"base"}
-    x = torch.rand(2, 3, 64, 64)
-    before = model(x, "b")[0]
-    mean_b = torch.rand(3, 64, 64) * 0.8 + 0.1
-    model.set_base("b", mean_b)
-    after_b, after_a = model(x, "b")[0], model(x, "a")[0]
-    torch.testing.assert_close(after_a, model(x, "a")[0])
-    # the output is sigmoid(conv + base): with base = logit(mean), sigmoid(conv) = 0.5 gives the mean
-    conv_logit = torch.log(before / (1 - before))
-    torch.testing.assert_close(after_b, torch.sigmoid(conv_logit + torch.log(mean_b / (1 - mean_b))), atol=1e-5,
-                               rtol=1e-4)
-    ra, ma, rb, mb = TrainNet(model)(x, x)
-    (ra.sum() + rb.sum() + ma.sum() + mb.sum()).backward()
-    assert model.base.grad is not None and model.base.grad.abs().sum() > 0
-    with pytest.raises(InputError, match="mean_face"):
-        plain.set_base("a", mean_b)

@@ -240,22 +240,3 @@ def test_render_side_loads_the_export(tmp_path, fp16):
     swap, mask = m.run(np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32))
     assert swap.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
 
-
-def test_mean_face_starts_at_the_mean_crop_and_exports(facesets, tmp_path):
-    import onnxruntime as ort
-
-    from faceplate.train.checkpoint import load_checkpoint
-    from faceplate.train.data import FaceSource, mean_crop
-    from faceplate.train.export import export
-    from faceplate.faces.faceset import FaceSet
-
-    a, b = facesets
-    train(tiny_config(a, b, tmp_path / "run", max_steps=1, lr=0.0, mean_face=True, preview_every=0), progress=False)
-    base = load_checkpoint(tmp_path / "run")["model"]["base"]
-    for i, root in enumerate((a, b)):
-        mean = torch.from_numpy(mean_crop(FaceSource(FaceSet.load(root), 64, 64))).permute(2, 0, 1).clamp(0.01, 0.99)
-        torch.testing.assert_close(torch.sigmoid(base[i]), mean, atol=1e-5, rtol=1e-5)
-    rep = export(tmp_path / "run", tmp_path / "m.onnx")
-    assert max(rep.max_abs_diff.values()) <= 1e-4 and rep.manifest.extra["mean_face"] is True
-    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    assert [o.name for o in sess.get_outputs()] == ["swap", "mask"]

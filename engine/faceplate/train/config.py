@@ -37,8 +37,6 @@ TRAIN_PARAMS: list[Param] = [
           "(0: the face sets' own)", minimum=0, maximum=512),
     Param("width", "int", 64, "Width", "encoder base channel count", minimum=4, maximum=1024),
     Param("ae_dims", "int", 256, "Bottleneck", "bottleneck (dense) width", minimum=4, maximum=4096),
-    Param("mean_face", "bool", False, "Mean face", "each identity's output starts from its mean face-set crop (a "
-          "learned per-pixel base; the decoder learns the difference)"),
     Param("batch", "int", 8, "Batch", "faces of each identity per step (per process)", minimum=1, maximum=4096),
     Param("max_steps", "int", 100000, "Max steps", "stop after this many steps", minimum=1),
     Param("max_time", "float", 0.0, "Max time", "stop after this many seconds of training, counted over "
@@ -106,7 +104,6 @@ class TrainConfig:
     resolution: int = 0
     width: int = 64
     ae_dims: int = 256
-    mean_face: bool = False
     batch: int = 8
     max_steps: int = 100000
     max_time: float = 0.0

@@ -101,14 +101,6 @@ class FaceSource:
         return np.asarray(pts, np.float64)[:, :2] * (self.resolution / self.fs.resolution)
 
 
-def mean_crop(src: FaceSource) -> np.ndarray:
-    """The mean of a face set's crops at the training resolution (R×R×3 float32 code values)."""
-    acc = np.zeros((src.resolution, src.resolution, 3), np.float64)
-    for i in range(len(src)):
-        acc += src.get(i)[0]
-    return (acc / max(1, len(src))).astype(np.float32)
-
-
 def _chw(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 

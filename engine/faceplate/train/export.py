@@ -47,7 +47,7 @@ def _model_from_state(state: dict, where: str) -> tuple[torch.nn.Module, dict, d
     try:
         info = json.loads(state["run_info"])
         spec = ModelSpec(name=str(cfg["model"]), resolution=int(info["resolution"]), width=int(cfg["width"]),
-                         ae_dims=int(cfg["ae_dims"]), mean_face=bool(cfg.get("mean_face", False)))
+                         ae_dims=int(cfg["ae_dims"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {where}: run settings are incomplete ({exc})") from None
     try:
@@ -77,7 +77,6 @@ def build_manifest(cfg: dict, info: dict, step: int, direction: str, precision: 
         faceplate_version=__version__,
         precision=precision,
         extra={"width": int(cfg["width"]), "ae_dims": int(cfg["ae_dims"]), "losses": cfg.get("losses", ""),
-               "mean_face": bool(cfg.get("mean_face", False)),
                "seed": cfg.get("seed"), "opset": OPSET, "faceset_resolution": info.get("faceset_resolution"),
                "face_sets": info.get("face_sets", {}), "faces": info.get("faces", {})},
     )

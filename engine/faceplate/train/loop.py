@@ -38,7 +38,7 @@ from faceplate.train import config as cfgmod
 from faceplate.train.augment import AugmentSettings
 from faceplate.train.config import TrainConfig
 from faceplate.train.data import (FaceSource, PairDataset, StepBatchSampler, data_hash, load_pair, make_loader,
-                                  mean_crop, preview_batch)
+                                  preview_batch)
 from faceplate.train.losses import SwapLoss
 from faceplate.train.models import ModelSpec, SwapModel, TrainNet, build_model
 from faceplate.train.schedule import LRSchedule
@@ -106,8 +106,7 @@ def run_info(cfg: TrainConfig, fa, fb, resolution: int) -> dict[str, Any]:
 
 
 def model_spec(cfg: TrainConfig, resolution: int) -> ModelSpec:
-    return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims,
-                     mean_face=cfg.mean_face)
+    return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims)
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, LRSchedule]:
@@ -248,7 +247,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     net = TrainNet(model)
     opt, sched = make_optimizer(net, cfg)
     start = 0
-    state_was_none = state is None
     if state is not None:
         ckpt.load_weights(net.model, state, str(run_dir / ckpt.FILENAME))
         try:
@@ -289,9 +287,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
 
     src_a = FaceSource(fa, resolution, cfg.cache_mb)
     src_b = FaceSource(fb, resolution, cfg.cache_mb)
-    if cfg.mean_face and start == 0 and state_was_none:
-        for side, src in (("a", src_a), ("b", src_b)):
-            net.model.set_base(side, torch.from_numpy(mean_crop(src)).permute(2, 0, 1))
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
                           expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength)

@@ -12,11 +12,6 @@ both in [0, 1] (sigmoid), *as* one identity: ``model(x, "a")`` reconstructs/rend
   so A→B is ``[shared(a), shared(a)]`` decoded.
 
 ``R`` is a multiple of 16 in 64..512; the bottleneck works at ``R/16`` px.
-
-With ``mean_face`` each identity's RGB output gets a learned per-pixel base added to its logits
-(``rgb = sigmoid(conv(h) + base)``); training starts it at the logit of that identity's mean face-set
-crop, so the decoder starts from the identity's average face and learns the difference (one add at
-inference).
 """
 from __future__ import annotations
 
@@ -36,7 +31,6 @@ class ModelSpec:
     resolution: int = 128
     width: int = 64
     ae_dims: int = 256
-    mean_face: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,7 +95,6 @@ class Decoder(nn.Module):
 
     def __init__(self, cin: int, width: int, residual: bool) -> None:
         super().__init__()
-        self.residual = residual
         w = width
         layers: list[nn.Module] = []
         for a, b in ((cin, 4 * w), (4 * w, 2 * w), (2 * w, w)):
@@ -112,10 +105,9 @@ class Decoder(nn.Module):
         self.rgb = nn.Conv2d(w, 3, 5, 1, 2)
         self.mask = nn.Conv2d(w, 1, 5, 1, 2)
 
-    def forward(self, x: torch.Tensor, base: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.net(x)
-        logits = self.rgb(h) if base is None else self.rgb(h) + base
-        return torch.sigmoid(logits), torch.sigmoid(self.mask(h))
+        return torch.sigmoid(self.rgb(h)), torch.sigmoid(self.mask(h))
 
 
 def _check_identity(identity: str) -> None:
@@ -127,22 +119,6 @@ class SwapModel(nn.Module):
     """Base: ``encode`` (shared) and ``decode(features, identity)``."""
 
     spec: ModelSpec
-
-    def _bases(self, spec: ModelSpec) -> None:
-        """The per-identity RGB logit bases of ``mean_face`` models (zeros until :meth:`set_base`)."""
-        r = spec.resolution
-        self.base = nn.Parameter(torch.zeros(len(IDENTITIES), 3, r, r)) if spec.mean_face else None
-
-    def base_of(self, identity: str) -> torch.Tensor | None:
-        return None if self.base is None else self.base[IDENTITIES.index(identity)][None]
-
-    def set_base(self, identity: str, mean_code: torch.Tensor) -> None:
-        """Start ``identity``'s base at the logit of ``mean_code`` (3×R×R code values in [0, 1])."""
-        if self.base is None:
-            raise InputError("set_base: the model was built without mean_face")
-        p = mean_code.detach().to(self.base).clamp(0.01, 0.99)
-        with torch.no_grad():
-            self.base[IDENTITIES.index(identity)] = torch.log(p / (1 - p))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -163,14 +139,13 @@ class OriginalModel(SwapModel):
         self.inter = Inter(8 * w, low, spec.ae_dims, 8 * w)
         self.decoder_a = Decoder(8 * w, w, residual=False)
         self.decoder_b = Decoder(8 * w, w, residual=False)
-        self._bases(spec)
 
     def encode(self, x):
         return self.inter(self.encoder(x))
 
     def decode(self, feats, identity):
         _check_identity(identity)
-        return (self.decoder_a if identity == "a" else self.decoder_b)(feats, self.base_of(identity))
+        return (self.decoder_a if identity == "a" else self.decoder_b)(feats)
 
 
 class LIAEModel(SwapModel):
@@ -182,7 +157,6 @@ class LIAEModel(SwapModel):
         self.inter_shared = Inter(8 * w, low, spec.ae_dims, 4 * w)
         self.inter_a = Inter(8 * w, low, spec.ae_dims, 4 * w)
         self.decoder = Decoder(8 * w, w, residual=True)
-        self._bases(spec)
 
     def encode(self, x):
         return self.encoder(x)
@@ -191,7 +165,7 @@ class LIAEModel(SwapModel):
         _check_identity(identity)
         shared = self.inter_shared(feats)
         first = self.inter_a(feats) if identity == "a" else shared
-        return self.decoder(torch.cat([first, shared], dim=1), self.base_of(identity))
+        return self.decoder(torch.cat([first, shared], dim=1))
 
 
 MODELS: dict[str, type[SwapModel]] = {"original": OriginalModel, "liae": LIAEModel}
