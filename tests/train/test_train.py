@@ -40,7 +40,8 @@ def test_run_folder(trained):
     log = read_log(run / "losses.jsonl")
     assert [r["step"] for r in log] == [1, 2, 3, 4]
     assert all(np.isfinite(r["total"]) and r["total"] > 0 for r in log)
-    assert set(log[0]) >= {"total", "a", "b", "l1", "ssim", "mask", "lr"}
+    assert set(log[0]) >= {"total", "a", "b", "l1", "ssim", "mask", "lr", "grad_norm"}
+    assert all(r["grad_norm"] > 0 for r in log)
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tensorboard").iterdir())
     info = json.loads((run / "run.json").read_text())
     assert info["identities"] == {"a": "alice", "b": "Bob"}
@@ -210,7 +211,7 @@ def test_max_time_counts_every_session_and_bf16_on_cpu(facesets, tmp_path):
 
     a, b = facesets
     cfg = tiny_config(a, b, tmp_path / "run", max_steps=100000, max_time=0.3, save_every=0, preview_every=0,
-                      schedule="linear", precision="bf16")
+                      schedule="linear", precision="bf16", grad_clip=0.5)
     first = train(cfg, progress=False)
     assert all(np.isfinite(r["total"]) for r in first.history)
     spent = load_checkpoint(tmp_path / "run")["scheduler"]["elapsed"]
@@ -238,3 +239,4 @@ def test_render_side_loads_the_export(tmp_path, fp16):
     assert m.manifest.precision == ("fp16" if fp16 else "fp32") and len(m.manifest.template) == len(tmpl)
     swap, mask = m.run(np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32))
     assert swap.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
+

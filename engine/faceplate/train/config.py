@@ -42,7 +42,9 @@ TRAIN_PARAMS: list[Param] = [
     Param("max_time", "float", 0.0, "Max time", "stop after this many seconds of training, counted over "
           "resumes (0: no limit)", minimum=0.0),
     Param("seed", "int", 0, "Seed", "random seed (weights, data order, augmentation)", minimum=0),
-    Param("lr", "float", 5e-5, "Learning rate", "Adam learning rate", minimum=0.0),
+    Param("lr", "float", 5e-5, "Learning rate", "Adam learning rate (the peak, with a schedule)", minimum=0.0),
+    Param("grad_clip", "float", 0.0, "Gradient clip", "clip the gradient's global norm to this (0: no clipping)",
+          minimum=0.0),
     Param("warmup_steps", "int", 0, "Warm-up", "linear learning-rate warm-up steps", minimum=0),
     Param("schedule", "choice", "constant", "LR schedule", "learning-rate decay over the budget (--max-steps, "
           "or --max-time when that ends the run first): constant, cosine, linear", choices=SCHEDULE_NAMES),
@@ -107,6 +109,7 @@ class TrainConfig:
     max_time: float = 0.0
     seed: int = 0
     lr: float = 5e-5
+    grad_clip: float = 0.0
     warmup_steps: int = 0
     schedule: str = "constant"
     lr_end: float = 0.0

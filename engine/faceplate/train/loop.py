@@ -5,7 +5,7 @@ Run folder::
     RUN/config.json, config.toml   resolved settings (repeat with --config RUN/config.toml)
     RUN/run.json                   face-set settings, identity names, data hashes, landmark template
     RUN/checkpoint.pt              latest checkpoint (atomic; every --save-every steps, at the end, on Ctrl-C)
-    RUN/losses.jsonl               one JSON line per step: total and per-term losses, lr, samples/s
+    RUN/losses.jsonl               one JSON line per step: total and per-term losses, lr, gradient norm, time
     RUN/previews/step_NNNNNNN.png  preview grids;  RUN/losses.png  loss plot;  RUN/tensorboard/
     RUN/previews/expressions.png   with --expressions: the synthesized expressions of the chosen set(s)
 
@@ -338,11 +338,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                                      f"(now {cfg.lr}) and resume from the last checkpoint")
                 opt.zero_grad(set_to_none=True)
                 total.backward()
+                # the gradient's global norm (logged), clipped to --grad-clip when set
+                gnorm = torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip or float("inf"))
                 opt.step()
                 step += 1
 
                 vals = torch.stack([total.detach(), la.detach(), lb.detach()]
-                                   + [(pa[k] + pb[k]).detach() for k in pa]).float()
+                                   + [(pa[k] + pb[k]).detach() for k in pa] + [gnorm.detach()]).float()
                 # [stop asked, training seconds so far]; ranks agree on both (the schedule reads the time)
                 flag = torch.tensor([1.0 if stop.set else 0.0, base_elapsed + time.perf_counter() - t0],
                                     dtype=torch.float64, device=vals.device)
@@ -355,6 +357,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                 v = vals.cpu().tolist()
                 row = {"step": step, "total": v[0], "a": v[1], "b": v[2]}
                 row.update({k: v[3 + i] for i, k in enumerate(pa)})
+                row["grad_norm"] = v[-1]
                 now = time.perf_counter()
                 row["lr"] = lr_now
                 row["time"] = now - t0
@@ -369,7 +372,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                     if writer is not None:
                         for k, val in row.items():
                             if k not in ("step", "time"):
-                                writer.add_scalar(f"loss/{k}" if k != "lr" else "lr", val, step)
+                                writer.add_scalar(k if k in ("lr", "grad_norm") else f"loss/{k}", val, step)
                         writer.add_scalar("samples_per_s", sps, step)
                 if pview is not None and step % cfg.preview_every == 0:
                     _preview(net.model, pview, device, aug.transfer, run_dir, step, writer)

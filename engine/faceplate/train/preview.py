@@ -107,7 +107,7 @@ def plot_losses(log: list[dict], path: Path | str) -> Path | None:
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    keys = [k for k in log[0] if k not in ("step", "lr", "samples_per_s", "time")]
+    keys = [k for k in log[0] if k not in ("step", "lr", "samples_per_s", "time", "grad_norm")]
     fig = Figure(figsize=(8, 4.5), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     steps = [r["step"] for r in log]
