@@ -43,4 +43,3 @@ def test_bad_specs(spec, match):
         build_model(spec)
     with pytest.raises(InputError, match="a2b or b2a"):
         SwapNet(build_model(ModelSpec(resolution=64, width=4, ae_dims=8)), "sideways")
-

@@ -239,4 +239,3 @@ def test_render_side_loads_the_export(tmp_path, fp16):
     assert m.manifest.precision == ("fp16" if fp16 else "fp32") and len(m.manifest.template) == len(tmpl)
     swap, mask = m.run(np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32))
     assert swap.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
-
