@@ -245,3 +245,45 @@ def test_exr_threads_is_scoped_and_checked():
     assert oiio.get_int_attribute("exr_threads", 0) == before
     with pytest.raises(OutputError, match="expected a whole number >= -1, found -2"), exr_threads(-2):
         pass
+
+
+def test_read_rgb_is_read_image_then_rgb(tmp_path):
+    """One pass (only the colour channels decoded) or the whole file for a multi-part image: the same
+    pixels, windows and types as read_image(...).rgb(); the same errors, naming the file and frame."""
+    from faceplate.plates.image import read_rgb
+
+    img = _image(channels=("A", "R", "G", "B", "Z"))  # colour side by side, not first
+    write_image(tmp_path / "p.0003.exr", img, pixel_type=["half", "half", "half", "half", "float"])
+    layered = _image(channels=("beauty.B", "beauty.G", "beauty.R", "mask.Y"), seed=2)  # stored B, G, R: not in order
+    write_image(tmp_path / "l.exr", layered)
+    for name in ("p.0003.exr", "l.exr", "natron.exr"):
+        if name == "natron.exr":
+            test_multipart_exr_colour_not_in_first_part(tmp_path)
+        full = read_image(tmp_path / name)
+        got = read_rgb(tmp_path / name)
+        np.testing.assert_array_equal(got.pixels, full.rgb())
+        assert got.channels == full.rgb_names() and got.pixels.dtype == np.float32
+        assert (got.data_window, got.display_window, got.path) == (full.data_window, full.display_window, full.path)
+        assert got.channel_types == tuple(full.channel_types[full.index(c)] for c in got.channels)
+    img.pixels[1, 2, 2] = np.nan  # in G
+    img.pixels[0, 0, 4] = np.inf  # in Z: not read, not checked
+    write_image(tmp_path / "bad.0009.exr", img, pixel_type="float")
+    with pytest.raises(PlateError, match=r"bad.0009.exr \(frame 9\).*1 NaN/Inf.*channel G"):
+        read_rgb(tmp_path / "bad.0009.exr", frame=9)
+    write_image(tmp_path / "z.exr", Image(np.zeros((4, 4, 1), np.float32), ("Z",), (0, 0, 4, 4), (0, 0, 4, 4)))
+    with pytest.raises(PlateError, match=r"z.exr.*expected RGB channels.*\['Z'\]"):
+        read_rgb(tmp_path / "z.exr")
+    with pytest.raises(PlateError, match="missing.exr: file not found"):
+        read_rgb(tmp_path / "missing.exr")
+    (tmp_path / "junk.exr").write_bytes(b"not an exr at all" * 10)
+    with pytest.raises(PlateError, match="junk.exr.*cannot be read"):
+        read_rgb(tmp_path / "junk.exr")
+
+
+def test_keep_frame_buffers_tunes_glibc_once():
+    import platform
+
+    from faceplate.memory import keep_frame_buffers
+
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert keep_frame_buffers() is expected and keep_frame_buffers() is expected

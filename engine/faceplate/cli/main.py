@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    from faceplate.memory import keep_frame_buffers
+
+    keep_frame_buffers()  # our own process: frame buffers are reused, not faulted in anew every frame
     try:
         rc = args.func(args)
     except FaceplateError as exc:

@@ -103,14 +103,14 @@ def resolve_space(config, source: Source, declared: str | None) -> str:
 
 def read_frame(source: Source, frame: int):
     """(Image, RGB float32 H×W×3) of ``frame``; PlateError names the file and frame."""
-    from faceplate.plates import read_image
+    from faceplate.plates.image import read_rgb
 
     if source.movie is not None:
         img = source.movie.read(frame)
+        rgb = img.rgb()
     else:
-        path = source.files[frame]
-        img = read_image(path, frame if source.is_sequence else None)
-    rgb = img.rgb()
+        img = read_rgb(source.files[frame], frame if source.is_sequence else None)
+        rgb = img.pixels
     if rgb.size == 0:
         raise PlateError(f"plate {img.path} (frame {frame}): empty data window")
     return img, rgb

@@ -32,6 +32,20 @@ _SKIP_META = {
 }
 
 
+def rgb_names(channels: Sequence[str], path: str = "") -> tuple[str, str, str]:
+    """The colour channels among ``channels``: ``R,G,B`` or the first layer that has ``.R/.G/.B``;
+    :class:`PlateError` naming ``path`` when there are none."""
+    if all(c in channels for c in ("R", "G", "B")):
+        return ("R", "G", "B")
+    for c in channels:
+        if c.endswith(".R"):
+            layer = c[:-2]
+            names = (f"{layer}.R", f"{layer}.G", f"{layer}.B")
+            if all(n in channels for n in names):
+                return names  # type: ignore[return-value]
+    raise PlateError(f"image {path or '<memory>'}: expected RGB channels (R,G,B or layer.R/G/B), found {list(channels)}")
+
+
 @dataclass
 class Image:
     """Float32 pixels over the data window plus what must survive a read–process–write cycle."""
@@ -81,18 +95,7 @@ class Image:
 
     def rgb_names(self) -> tuple[str, str, str]:
         """The names of the colour channels: ``R,G,B`` or the first layer that has ``.R/.G/.B``."""
-        if self.has("R", "G", "B"):
-            return ("R", "G", "B")
-        for c in self.channels:
-            if c.endswith(".R"):
-                layer = c[:-2]
-                names = (f"{layer}.R", f"{layer}.G", f"{layer}.B")
-                if self.has(*names):
-                    return names  # type: ignore[return-value]
-        raise PlateError(
-            f"image {self.path or '<memory>'}: expected RGB channels (R,G,B or layer.R/G/B), "
-            f"found {list(self.channels)}"
-        )
+        return rgb_names(self.channels, self.path)
 
     def rgb(self) -> np.ndarray:
         """Colour as float32 H×W×3 (a copy), in the image's own colour space."""
@@ -204,6 +207,56 @@ def read_image(path: str | os.PathLike, frame: int | None = None, check_finite: 
         channel_types=tuple(types_all),
         path=path,
     )
+
+
+def read_rgb(path: str | os.PathLike, frame: int | None = None) -> Image:
+    """Only the colour channels of ``path`` (:func:`rgb_names`) as float32 H×W×3, with its windows,
+    in one pass over the pixels: OpenImageIO decodes them straight into the array. The same values,
+    windows and errors as ``read_image(path, frame)`` followed by :meth:`Image.rgb`, except that only
+    the colour channels are checked for NaN/Inf; other channels and metadata are not kept. A multi-part file, or colour channels that are not side by side, is
+    read whole (:func:`read_image`)."""
+    import OpenImageIO as oiio
+
+    path = str(path)
+    where = f"plate {path}" + (f" (frame {frame})" if frame is not None else "")
+    if not os.path.exists(path):
+        raise PlateError(f"{where}: file not found")
+    inp = oiio.ImageInput.open(path)
+    if inp is None:
+        raise PlateError(f"{where}: cannot be read as an image ({oiio.geterror().strip() or 'unknown format'})")
+    try:
+        spec = inp.spec()
+        names = tuple(spec.channelnames)
+        try:
+            rgb = rgb_names(names, path)
+        except PlateError:
+            rgb = None
+        first = names.index(rgb[0]) if rgb else -1
+        simple = (rgb is not None and names[first:first + 3] == rgb and not spec.deep and spec.width > 0
+                  and spec.height > 0 and not inp.seek_subimage(1, 0))
+        if simple:
+            inp.seek_subimage(0, 0)
+            px = inp.read_image(0, 0, first, first + 3, "float")
+            if px is None or inp.has_error:
+                raise PlateError(f"{where}: corrupt or truncated image data in part 0 ({inp.geterror().strip()})")
+            types = spec.channelformats or [spec.format] * spec.nchannels
+            img = Image(np.asarray(px, dtype=np.float32).reshape(spec.height, spec.width, 3), rgb,
+                        (spec.x, spec.y, spec.width, spec.height),
+                        (spec.full_x, spec.full_y, spec.full_width, spec.full_height),
+                        float(spec.get_float_attribute("PixelAspectRatio", 1.0)), {},
+                        tuple(_type_name(t) for t in types[first:first + 3]), path)
+    finally:
+        inp.close()
+    if not simple:
+        full = read_image(path, frame)
+        return full.with_pixels(full.rgb(), full.rgb_names(), [full.channel_types[full.index(n)]
+                                                                 for n in full.rgb_names()])
+    bad = ~np.isfinite(img.pixels)
+    if bad.any():
+        ys, xs, cs = np.nonzero(bad)
+        raise PlateError(f"{where}: expected finite pixel values, found {int(bad.sum())} NaN/Inf value(s), "
+                         f"first at x={xs[0] + img.data_window[0]}, y={ys[0] + img.data_window[1]}, channel {rgb[cs[0]]}")
+    return img
 
 
 def _set_attr(spec, key: str, value: Any) -> None:
