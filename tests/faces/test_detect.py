@@ -161,6 +161,10 @@ def test_small_face_in_a_big_frame(face_assets, astronaut):
     expected = SHORT_BOX * 200 / 512 + [300, 600, 300, 600]
     # within 8 px of a 37 px face: the tiles' full-range boxes sit higher than the short-range box
     assert np.abs(dets[0].box - expected).max() < 8
+    # the smallest face looked for: a 37 px face is not returned when 48 px is asked for
+    assert FaceDetector().detect(frame, min_face=48) == [] and FaceDetector(min_face=48).detect(frame) == []
+    with pytest.raises(InputError, match="min_face: expected a face size in pixels >= 0, found -1"):
+        FaceDetector(min_face=-1)
 
 
 def test_face_in_a_1080p_frame_is_found_at_plate_scale(face_assets, astronaut):
@@ -195,3 +199,10 @@ def test_noise_has_no_face(face_assets):
     noise = np.random.default_rng(0).random((360, 480, 3), dtype=np.float32)
     assert FaceDetector().detect(noise) == []
     assert FaceDetector().detect(np.zeros((100, 300, 3), np.float32)) == []
+
+
+def test_tiles_are_as_large_as_the_smallest_face_allows():
+    # a third of the frame, or larger while a face of min_face px still spans TILE_FACE_PX model px
+    assert detect.tile_side(640, 32) == 384 and detect.tile_side(1024, 17) == 341
+    assert detect.tile_side(300, 32) == 300 and detect.tile_side(640, 8) == 213
+    assert len(detect.tiles(640, 360, detect.tile_side(640, 32), 0.75)) == 2

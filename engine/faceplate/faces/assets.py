@@ -129,15 +129,24 @@ def asset_path(name: str, dest: Path | None = None) -> Path:
     return path
 
 
+#: intra-op threads of a face-model session: the models are small (one run takes 1.3-4.6 ms on one
+#: core), and a second thread made each run slower, not faster (1.34 -> 1.89 ms short-range detector,
+#: 4.58 -> 5.63 ms full-range, 1.63 -> 2.14 ms FaceMesh on 2 cores): its wake-ups cost more than the
+#: work it takes. Extract runs models side by side on its own threads instead.
+FACE_MODEL_THREADS = 1
+
+
 def session(name: str, providers: Sequence[str] | None = None, threads: int | None = None, dest: Path | None = None):
     """An onnxruntime session for the installed face model ``name`` (hash-checked).
 
     ``providers``: e.g. ``["CPUExecutionProvider"]``; default CUDA when it works, else CPU.
+    ``threads``: intra-op threads, default :data:`FACE_MODEL_THREADS`.
     """
     from faceplate.faces.onnxrt import make_session
 
     path = asset_path(name, dest)
-    return make_session(path.read_bytes(), f"face model {name!r} ({path})", providers, threads)
+    return make_session(path.read_bytes(), f"face model {name!r} ({path})", providers,
+                        FACE_MODEL_THREADS if threads is None else threads)
 
 
 # ------------------------------------------------------------------------------------- build time

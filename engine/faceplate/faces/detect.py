@@ -39,6 +39,14 @@ MODES = ("auto", "short", "full")
 #: a face only the tiles find, beside a confident whole-frame face, is kept from this score up (tiles
 #: cut through textures and make weak false faces; small real faces score 0.8-0.95 there)
 TILE_SCORE = 0.7
+#: the smallest face looked for by default (detector box side, px of the image given): a smaller face
+#: gives FaceMesh less than a sixth of its 192 px input and a crop mostly made of upscaling
+MIN_FACE = 32.0
+#: the full-range model finds a face in a tile down to about 11-12 px of its 192 px input (measured on
+#: the astronaut and Grace Hopper at 640, 1280 and 1920 px); a tile is at most so large that the
+#: smallest face looked for is this many input px (a margin over that), and never smaller than a third
+#: of the frame: small frames get fewer, larger tiles (640×360: 2 tiles of 384 px instead of 8 of 213)
+TILE_FACE_PX = 16.0
 
 
 @dataclass(frozen=True)
@@ -176,6 +184,24 @@ def check_proxy(proxy: np.ndarray, what: str = "proxy", values: bool = True) -> 
     return np.clip(arr, 0.0, 1.0)
 
 
+def tile_side(longer: int, min_face: float) -> int:
+    """Side of the detector's tiles on an image whose longer side is ``longer`` px: a third of it (at
+    least the model's 192 px input), or larger, up to the whole side, as long as a face of
+    ``min_face`` px still spans :data:`TILE_FACE_PX` of the model's input.
+
+    >>> tile_side(640, 32), tile_side(1024, 17), tile_side(1024, 32), tile_side(300, 32)
+    (384, 341, 384, 300)
+    """
+    size = MODELS["full"].size
+    return int(max(size, longer // 3, min(longer, size * min_face / TILE_FACE_PX)))
+
+
+def _check_min_face(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v < 1e6:
+        raise InputError(f"min_face: expected a face size in pixels >= 0, found {v!r}")
+    return float(v)
+
+
 # ------------------------------------------------------------------------------------ detector
 @dataclass(frozen=True)
 class _View:
@@ -232,9 +258,11 @@ class FaceDetector:
     ``score_threshold``: keep detections scoring above it (0–1). ``iou_threshold``: weighted-NMS grouping.
     ``work_size``: frames whose longer side exceeds it are first shrunk to it (area averaging; the
     models see at most 192 px, so nothing is lost, and the retries stay cheap).
-    ``tile``: also run the full-range model on tiles (25% overlap) of a third of the frame's longer
-    side (at least 192 px; small faces; merged with the whole-frame result), on every frame at least
-    384 px on its longer side, whatever the best score. ``retry_below``: when no face scores at least this (0–1), the
+    ``tile``: also run the full-range model on tiles (25% overlap; small faces; merged with the
+    whole-frame result), whatever the best score: tiles of a third of the frame's longer side, or
+    larger where the smallest face looked for still fills :data:`TILE_FACE_PX` of the model's input
+    (:func:`tile_side`). ``min_face``: faces whose box is smaller (px of the image given to
+    :meth:`detect`) are not looked for and not returned. ``retry_below``: when no face scores at least this (0–1), the
     detector retries ``rotate``: on the frame turned by 90/180/270°,
     keeping the turn with the best score (an upside-down face is often found, weakly and with bad
     keypoints). ``providers``/``threads``: onnxruntime session settings. ``assets``: asset folder
@@ -250,6 +278,7 @@ class FaceDetector:
         rotate: bool = True,
         retry_below: float = 0.75,
         work_size: int = 1024,
+        min_face: float = MIN_FACE,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
         assets: Path | str | None = None,
@@ -264,6 +293,8 @@ class FaceDetector:
                 raise InputError(f"{name}: expected a number in [0, 1], found {v!r}")
         if not isinstance(work_size, int) or work_size < 256:
             raise InputError(f"work_size: expected a whole number >= 256, found {work_size!r}")
+        _check_min_face(min_face)
+        self.min_face = float(min_face)
         self.model = model
         self.score_threshold = float(score_threshold)
         self.iou_threshold = float(iou_threshold)
@@ -303,16 +334,17 @@ class FaceDetector:
     def _weak(self, dets: list[Detection]) -> bool:
         return not dets or dets[0].score < self.retry_below
 
-    def _detect_work(self, img: np.ndarray, pool=None) -> list[Detection]:
+    def _detect_work(self, img: np.ndarray, pool=None, min_face: float = MIN_FACE) -> list[Detection]:
         h, w = img.shape[:2]
         # Tiles whatever the best score: one confident face must not hide small ones beside it. The
         # cost is bounded: tiles of a third of the longer side at 25% overlap, at most 4×4 model runs
-        # (8 on a 16:9 frame), and extract runs the detector only every few frames.
+        # (8 on a 16:9 frame), only where the whole frame would miss faces of min_face px, and
+        # extract runs the detector only every few frames.
         jobs = [((0, 0, w, h), list(self._models))]
-        tiled = self.tile and max(w, h) >= 2 * MODELS["full"].size
+        side = tile_side(max(w, h), min_face)
+        tiled = self.tile and max(w, h) >= 2 * MODELS["full"].size and side < max(w, h)
         if tiled:
             names = ["full"] if "full" in self._models else list(self._models)
-            side = max(MODELS["full"].size, max(w, h) // 3)
             jobs += [(r, names) for r in tiles(w, h, side, 0.75)]
 
         def run(job):
@@ -338,24 +370,28 @@ class FaceDetector:
                     dets = [self._unrotate(d, k, h, w) for d in found]
         return dets
 
-    def detect(self, proxy: np.ndarray, pool=None) -> list[Detection]:
-        """Faces in ``proxy`` (float32 H×W×3 display sRGB in [0, 1]), best score first.
+    def detect(self, proxy: np.ndarray, pool=None, min_face: float | None = None) -> list[Detection]:
+        """Faces in ``proxy`` (float32 H×W×3 display sRGB in [0, 1]), best score first, none smaller
+        than ``min_face`` px (default: the detector's ``min_face``).
 
         ``pool``: an executor (``concurrent.futures``) whose ``map`` runs the whole-frame pass and the
         tiles side by side; the detections are the same as without it."""
         import cv2
 
+        least = self.min_face if min_face is None else _check_min_face(min_face)
         img = check_proxy(proxy)
         h, w = img.shape[:2]
         if max(h, w) <= self.work_size:
-            return self._detect_work(img, pool)
-        f = self.work_size / max(h, w)
-        nw, nh = max(1, int(round(w * f))), max(1, int(round(h * f)))
-        small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
-        sx, sy = nw / w, nh / h
-        scale = np.array([sx, sy])
-        return [Detection(d.box / np.tile(scale, 2), d.score, d.keypoints / scale)
-                for d in self._detect_work(small, pool)]
+            found = self._detect_work(img, pool, least)
+        else:
+            f = self.work_size / max(h, w)
+            nw, nh = max(1, int(round(w * f))), max(1, int(round(h * f)))
+            small = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+            sx, sy = nw / w, nh / h
+            scale = np.array([sx, sy])
+            found = [Detection(d.box / np.tile(scale, 2), d.score, d.keypoints / scale)
+                     for d in self._detect_work(small, pool, least * nw / w)]
+        return [d for d in found if d.size >= least]
 
     @staticmethod
     def _unrotate(d: Detection, k: int, h: int, w: int) -> Detection:

@@ -54,6 +54,8 @@ EXTRACT_PARAMS: list[Param] = [
     Param("smoothing", "float", 2.0, "Smoothing", "landmark smoothing across frames (frames, half-width; 0 = off)",
           minimum=0.0, maximum=50.0),
     Param("track", "bool", True, "Track", "follow faces across frames (turn off for unrelated stills)"),
+    Param("min_face", "int", 32, "Smallest face", "smallest face looked for: the detector's box side in plate pixels "
+          "(smaller faces make poor landmarks and crops; lower it for faces far away)", minimum=8, maximum=4096),
     Param("detect_every", "int", 10, "Detect every", "also run the detector every N frames to find new faces (0 = only "
           "when a face is lost)", minimum=0, maximum=100000),
     Param("identity", "bool", True, "Identity", "describe each face's identity (dlib face descriptor, the 'identity' "
@@ -75,6 +77,7 @@ class ExtractSettings:
     smoothing: float = 2.0
     track: bool = True
     detect_every: int = 10
+    min_face: int = 32
     identity: bool = True
     preview: bool = False
     presence_min: float = 0.5
@@ -89,7 +92,7 @@ class ExtractSettings:
     def analysis_key(self) -> dict[str, Any]:
         """Settings that change the analysis (alignments.json)."""
         return {"face": self.face, "smoothing": self.smoothing, "track": self.track,
-                "detect_every": self.detect_every, "presence_min": self.presence_min, "identity": self.identity}
+                "detect_every": self.detect_every, "min_face": self.min_face, "presence_min": self.presence_min, "identity": self.identity}
 
     def crop_key(self) -> dict[str, Any]:
         return {"size": self.size, "coverage": self.coverage, "centering": self.centering,

@@ -43,10 +43,11 @@ class Frame:
 
 
 def prepare(source, frame: int, detect_side: int, config=None, space: str = "", proxy: bool = False,
-            detector=None, pool=None) -> Frame:
+            detector=None, pool=None, min_face: float | None = None) -> Frame:
     """Read ``frame`` of ``source`` and make its reduced copy and cut signature; with ``proxy`` the
     reduced copy's sRGB proxy (``config.to_proxy`` from ``space``), and with a ``detector`` too its
-    detections (``detector.detect``, its passes run side by side on ``pool`` when given)."""
+    detections (``detector.detect``, its passes run side by side on ``pool`` when given; no face
+    smaller than ``min_face`` plate px, default the detector's)."""
     from faceplate.faces import shots
     from faceplate.faces.analyse import reduce
     from faceplate.faces.source import read_frame
@@ -63,7 +64,7 @@ def prepare(source, frame: int, detect_side: int, config=None, space: str = "", 
         t2 = time.perf_counter()
         seconds["colour"] = t2 - t1
         if detector is not None:
-            dets = list(detector.detect(px, pool))
+            dets = list(detector.detect(px, pool, None if min_face is None else min_face * k))
             seconds["detect"] = time.perf_counter() - t2
     return Frame(frame, tuple(img.data_window), tuple(img.display_window), str(img.path), rgb, small, k, sig, px,
                  dets, seconds)
