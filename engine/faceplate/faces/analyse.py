@@ -7,8 +7,8 @@ frame's landmarks (FaceMesh on the region they were in) and the *detector* runs 
 every shot, when a face is lost, every ``detect_every`` frames and on contact-sheet frames. A detected
 face gets two FaceMesh passes (the second from the first pass's points). Duplicates in a frame are dropped
 (:func:`faceplate.faces.people.dedupe_frame`). Faces are described by their identity
-(:mod:`faceplate.faces.identity`) when detected and every :data:`DESCRIBE_EVERY` frames (or
-``detect_every``, if longer) while followed.
+(:mod:`faceplate.faces.identity`, on a thread of its own) when detected and every :data:`DESCRIBE_EVERY`
+frames (or ``detect_every``, if longer) while followed.
 
 Only the face regions and the detector's reduced frame are converted to the sRGB proxy. Where the
 detector runs whatever is found (the first frame, every ``detect_every`` frames, stills), a reader
@@ -50,11 +50,11 @@ DETECT_THREADS = 2
 
 class Timer:
     """Seconds spent per stage (:data:`STAGES`) on the calling thread (``t``), and the work done for it
-    on the reader thread (``ahead``: read, colour, detect), which overlaps ``t``."""
+    on the reader and identity threads (``ahead``: read, colour, detect, identity), which overlaps ``t``."""
 
     def __init__(self) -> None:
         self.t = {s: 0.0 for s in STAGES}
-        self.ahead = {s: 0.0 for s in ("read", "colour", "detect")}
+        self.ahead = {s: 0.0 for s in ("read", "colour", "detect", "identity")}
 
     def add(self, stage: str, t0: float) -> float:
         now = time.perf_counter()
@@ -173,11 +173,13 @@ def _frame_bytes(f) -> int:
 
 
 def _embed(embedder, sub: np.ndarray, pts_sub: np.ndarray):
+    """(descriptor or None, seconds it took)."""
+    t = time.perf_counter()
     try:
-        return embedder.embed(sub, pts_sub)
+        return embedder.embed(sub, pts_sub), time.perf_counter() - t
     except Exception as exc:  # a degenerate face (e.g. mostly outside the frame): no descriptor
         log.debug("no identity descriptor: %s", exc)
-        return None
+        return None, time.perf_counter() - t
 
 
 def analyse(source, space: str, config, settings, detector, landmarker, timer: Timer, embedder=None,
@@ -212,11 +214,15 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
     # the detector's passes (whole frame, tiles) run side by side: the first frame's detections are
     # awaited with nothing else to do
     detect_pool = ThreadPoolExecutor(DETECT_THREADS, thread_name_prefix="faceplate-detect")
+    # identity descriptors are made on their own thread, beside the next frames (nothing in this pass
+    # reads them; dlib holds the GIL while it runs, so this thread only overlaps the others' native work)
+    describe_pool = ThreadPoolExecutor(1, thread_name_prefix="faceplate-identity") if embedder is not None else None
+    described: list = []
 
     def load(f: int):
         det = detect_planned(f)
         return prepare(source, f, DETECT_SIDE, config, space, det or f in sheet_frames, detector if det else None,
-                       detect_pool)
+                       detect_pool, settings.min_face)
 
     # image files are read two at a time (a frame's planned detection runs beside the next frame's read);
     # a movie decodes in order, on one thread
@@ -278,7 +284,7 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
                     det_proxy = config.to_proxy(small, space)
                     t = timer.add("colour", t)
                 dets = []
-                for d in (got.detections if got.detections is not None else detector.detect(det_proxy, detect_pool)):
+                for d in (got.detections if got.detections is not None else detector.detect(det_proxy, detect_pool, settings.min_face * k)):
                     d = scale_detection(d, 1.0 / k)
                     if not any(trk.iou(np.asarray(d.box, np.float64) + [ox, oy, ox, oy], o.box) > 0.3 for o in found):
                         dets.append(d)
@@ -304,7 +310,7 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
             found = people.dedupe_frame(found)
             for o, sub, pts_sub in to_describe:
                 if any(o is f for f in found):
-                    o.embedding = _embed(embedder, sub, pts_sub)
+                    described.append((o, describe_pool.submit(_embed, embedder, sub, pts_sub)))
             t = timer.add("identity", t)
             for i, o in enumerate(found):
                 if cache_bytes < cache_limit:
@@ -322,9 +328,16 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
             prev = found
             timer.add("align", t)
             pbar.step()
+        t = time.perf_counter()
+        for o, job in described:
+            o.embedding, sec = job.result()
+            timer.ahead["identity"] += sec
+        timer.add("identity", t)
     finally:
         ahead.close()
         detect_pool.shutdown(wait=True)
+        if describe_pool is not None:
+            describe_pool.shutdown(wait=True, cancel_futures=True)
     pbar.close()
     if cuts:
         log.info("plate %s: %d hard cut(s), shots start at frame(s) %s", source.label, len(cuts),
