@@ -129,21 +129,27 @@ def _spec_meta(spec) -> dict[str, Any]:
     return out
 
 
-def read_image(path: str | os.PathLike, frame: int | None = None, check_finite: bool = True) -> Image:
-    """Read every channel of every part of ``path`` as float32.
-
-    Errors (:class:`PlateError`) name the file and frame: missing, unreadable/corrupt/truncated,
-    empty data window, deep data, NaN/Inf pixels (when ``check_finite``).
-    """
+def _open(path: str, frame: int | None):
+    """(OpenImageIO ImageInput of ``path``, the "plate PATH (frame N)" that errors start with)."""
     import OpenImageIO as oiio
 
-    path = str(path)
     where = f"plate {path}" + (f" (frame {frame})" if frame is not None else "")
     if not os.path.exists(path):
         raise PlateError(f"{where}: file not found")
     inp = oiio.ImageInput.open(path)
     if inp is None:
         raise PlateError(f"{where}: cannot be read as an image ({oiio.geterror().strip() or 'unknown format'})")
+    return inp, where
+
+
+def read_image(path: str | os.PathLike, frame: int | None = None, check_finite: bool = True) -> Image:
+    """Read every channel of every part of ``path`` as float32.
+
+    Errors (:class:`PlateError`) name the file and frame: missing, unreadable/corrupt/truncated,
+    empty data window, deep data, NaN/Inf pixels (when ``check_finite``).
+    """
+    path = str(path)
+    inp, where = _open(path, frame)
     try:
         parts = []
         sub = 0
@@ -213,17 +219,10 @@ def read_rgb(path: str | os.PathLike, frame: int | None = None) -> Image:
     """Only the colour channels of ``path`` (:func:`rgb_names`) as float32 H×W×3, with its windows,
     in one pass over the pixels: OpenImageIO decodes them straight into the array. The same values,
     windows and errors as ``read_image(path, frame)`` followed by :meth:`Image.rgb`, except that only
-    the colour channels are checked for NaN/Inf; other channels and metadata are not kept. A multi-part file, or colour channels that are not side by side, is
-    read whole (:func:`read_image`)."""
-    import OpenImageIO as oiio
-
+    the colour channels are checked for NaN/Inf; other channels and metadata are not kept. A
+    multi-part file, or colour channels that are not side by side, is read whole (:func:`read_image`)."""
     path = str(path)
-    where = f"plate {path}" + (f" (frame {frame})" if frame is not None else "")
-    if not os.path.exists(path):
-        raise PlateError(f"{where}: file not found")
-    inp = oiio.ImageInput.open(path)
-    if inp is None:
-        raise PlateError(f"{where}: cannot be read as an image ({oiio.geterror().strip() or 'unknown format'})")
+    inp, where = _open(path, frame)
     try:
         spec = inp.spec()
         names = tuple(spec.channelnames)
