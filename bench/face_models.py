@@ -11,7 +11,8 @@ build's verification inputs); the largest output difference against TFLite is pr
     .venv/bin/python bench/face_models.py [--threads 2] [--repeats 200]
 
 Then the per-face costs of extract's steps (``pipeline_costs``): FaceMesh with one pass and with the
-second pass from its own points, and the identity descriptor (dlib).
+second pass from its own points, and the identity descriptor (onnxruntime when its asset is built, else
+dlib; ``bench/identity.py`` compares the two).
 
 ``run(report)`` is the entry point for other benchmarks (bench/extract.py): ``report`` is called
 with each line of the table, and the rows are returned as dicts.
@@ -58,6 +59,8 @@ def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 
     report(f"{'model':15s} {'TFLite ms':>9s} {'ONNX before':>11s} {'ratio':>6s} {'ONNX after':>10s} {'ratio':>6s} "
            f"{'speed-up':>8s} {'max|diff|':>9s}")
     for name, sp in assets.ASSETS.items():
+        if name in assets.DLIB_ASSETS:  # no TFLite source: bench/identity.py times it against dlib
+            continue
         src = src_dir / sp.source
         x = assets.verification_input(sp, photo)
         it = Interpreter(model_path=str(src), num_threads=threads)
@@ -101,7 +104,7 @@ def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 
 def pipeline_costs(report: Callable[[str], None] = print, repeats: int = 30) -> dict:
     """Per-face costs of extract's landmark and identity steps on the astronaut: FaceMesh from a
     detection (one pass), with the second pass from its own points (two passes), and the identity
-    descriptor (dlib ResNet, chip included)."""
+    descriptor (dlib's ResNet in the runtime ``Embedder.load`` picks, chip included)."""
     import skimage.data
 
     from faceplate.faces.detect import FaceDetector
@@ -118,7 +121,7 @@ def pipeline_costs(report: Callable[[str], None] = print, repeats: int = 30) -> 
         emb = Embedder.load()
         pts = mesh.from_detection(img, det, refine=True).points
         fns.append(lambda: emb.embed(img, pts))
-        names.append("identity descriptor")
+        names.append(f"identity ({emb.runtime})")
     except ImportError as exc:
         report(f"identity descriptor: not installed ({exc})")
     times = _interleaved_ms(fns, repeats, warmup=3)

