@@ -49,9 +49,6 @@ CHIP_PADDING = 0.25
 ASSET = "identity"
 #: ``Embedder.load(runtime=...)``: "auto" = onnxruntime when the asset is built from this ``.dat``, else dlib
 RUNTIMES = ("auto", "onnxruntime", "dlib")
-#: intra-op threads of the onnxruntime session, as for the other face models: one descriptor takes
-#: a few ms on one core, and extract runs the models side by side on its own threads
-IDENTITY_THREADS = 1
 
 
 def _missing(what: str) -> ImportError:
@@ -136,7 +133,7 @@ def _dlib_model(path: Path):
 
 def _onnx_session(sha256: str, providers, threads: int | None, assets: Path | None):
     """(session, onnx sha256) of the converted model, after checking it was built from this ``.dat``."""
-    from faceplate.faces.assets import REBUILD_HINT, asset_path, load_manifest
+    from faceplate.faces.assets import FACE_MODEL_THREADS, REBUILD_HINT, asset_path, load_manifest
     from faceplate.faces.onnxrt import make_session
 
     path = asset_path(ASSET, assets)  # hash-checked against assets.json
@@ -144,7 +141,8 @@ def _onnx_session(sha256: str, providers, threads: int | None, assets: Path | No
     if entry.get("source_sha256") != sha256:
         raise AssetError(f"face model {ASSET!r}: {path} was converted from another {MODEL_FILE} (sha256 expected "
                          f"{sha256[:16]}…, found {str(entry.get('source_sha256'))[:16]}…); {REBUILD_HINT}")
-    return make_session(path.read_bytes(), f"face model {ASSET!r} ({path})", providers, threads), entry["sha256"]
+    return (make_session(path.read_bytes(), f"face model {ASSET!r} ({path})", providers,
+                         FACE_MODEL_THREADS if threads is None else threads), entry["sha256"])
 
 
 @dataclass(frozen=True)
@@ -160,11 +158,12 @@ class Embedder:
     onnx_sha256: str | None = None
 
     @classmethod
-    def load(cls, runtime: str = "auto", providers: Sequence[str] | None = None, threads: int | None = IDENTITY_THREADS,
+    def load(cls, runtime: str = "auto", providers: Sequence[str] | None = None, threads: int | None = None,
              assets: Path | str | None = None) -> "Embedder":
         """The descriptor model. ``runtime``: one of :data:`RUNTIMES`; "auto" takes onnxruntime when the
         asset ``identity`` in ``assets`` (default: the asset folder) is built from the installed ``.dat``,
-        else dlib (logged). ``providers``/``threads``: onnxruntime session settings."""
+        else dlib (logged). ``providers``/``threads``: onnxruntime session settings (threads: default
+        :data:`faceplate.faces.assets.FACE_MODEL_THREADS`, as for the other face models)."""
         if runtime not in RUNTIMES:
             raise InputError(f"identity runtime: expected one of {', '.join(RUNTIMES)}, found {runtime!r}")
         try:
