@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
         help="detect, track and align the faces of a plate into a face set",
         description="Read a plate sequence (name.####.exr, name.%04d.exr, name.@.exr) or still images, find "
                     "the faces (BlazeFace + FaceMesh), track and smooth them, and write aligned float crops in "
-                    "the crop encoding, masks, PNG previews, faceset.json and alignments.json. A frame with no "
+                    "the crop encoding, masks, JPEG previews, faceset.json and alignments.json. A frame with no "
                     "face is a warning and a recorded gap. Rerunning with the same settings resumes.",
     )
     p.add_argument("plate", nargs="+", metavar="PLATE",

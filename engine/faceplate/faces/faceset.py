@@ -9,7 +9,7 @@ Layout::
                             part "crop": R, G, B float32, the crop in the crop encoding (code values
                                          in [0, 1]), stored uncompressed
                             part "mask": mask.face, mask.eyes, mask.mouth float32 in [0, 1], RLE
-      previews/<id>.png   8-bit preview of the crop (never used for training)
+      previews/<id>.jpg   8-bit JPEG preview of the crop (for browsing; never used for training)
 
 A record's ``image`` and ``mask`` name the same file in v2. Version 1 sets (and sets assembled by
 hand) keep the masks in a file of their own (``masks/<id>.exr``, channels face, eyes, mouth): they

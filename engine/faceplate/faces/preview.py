@@ -49,9 +49,9 @@ def face_preview(crop, config, space: str, side: int = FACE_PREVIEW) -> np.ndarr
 def write_png(path: Path | str, rgb8: np.ndarray, photo: bool = False, sync: bool = True) -> Path:
     """Write an RGB uint8 image as PNG atomically.
 
-    ``photo``: for face previews (photographic content, one per face): the "up" row filter and
-    Huffman-only coding, ~3× faster than the default filters for ~3% more bytes; drawings such as
-    the contact sheet keep deflate's matching, which suits flat colour. ``sync=False``: no fsync
+    ``photo``: for photographic content: the "up" row filter and Huffman-only coding, faster than the
+    default filters for ~3% more bytes; drawings such as the contact sheet keep deflate's matching,
+    which suits flat colour. ``sync=False``: no fsync
     before the rename (the file still appears whole; :func:`faceplate.plates.atomic.write_bytes_atomic`)."""
     import cv2
 
@@ -63,6 +63,22 @@ def write_png(path: Path | str, rgb8: np.ndarray, photo: bool = False, sync: boo
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb8[:, :, ::-1]), params)
     if not ok:
         raise OutputError(f"preview {path}: PNG encoding failed")
+    write_bytes_atomic(path, buf.tobytes(), "preview", sync=sync)
+    return Path(path)
+
+
+#: quality of a face's JPEG preview: a picture to browse the set by, never read back for training
+PREVIEW_QUALITY = 92
+
+
+def write_jpeg(path: Path | str, rgb8: np.ndarray, quality: int = PREVIEW_QUALITY, sync: bool = False) -> Path:
+    """Write an RGB uint8 image as JPEG atomically (a face preview: ~20× faster to encode than the PNG it
+    replaced, a quarter of its bytes; no fsync by default, as for :func:`write_png`'s previews)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb8[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise OutputError(f"preview {path}: JPEG encoding failed")
     write_bytes_atomic(path, buf.tobytes(), "preview", sync=sync)
     return Path(path)
 

@@ -1,7 +1,7 @@
 """Pass 2 of ``faceplate extract``: the chosen faces written as a face set.
 
 Per face: one EXR holding the float crop in the crop encoding and the masks (face, eyes, mouth)
-(:func:`faceplate.faces.faceset.write_face`), and a PNG preview, each written atomically; a face's
+(:func:`faceplate.faces.faceset.write_face`), and a JPEG preview, each written atomically; a face's
 crop, masks and files are made on a writer thread (:mod:`faceplate.faces.writequeue`) while the next
 faces' records are made. Then ``faceset.json`` and the contact sheet. The crop's pixels outside the
 image (a face cut by the frame edge) are not face: every mask is zero there (:func:`inside_mask`), so
@@ -61,7 +61,7 @@ def write_faces(out: Path, source, space: str, enc, config, s, analysis, selecte
     line). ``faceset.json`` is written once every face file is there."""
     from faceplate.faces import align, masks
     from faceplate.faces.faceset import FaceSet, MASK_CHANNELS, write_face
-    from faceplate.faces.preview import face_preview, write_png
+    from faceplate.faces.preview import face_preview, write_jpeg
     from faceplate.faces.writequeue import WriteQueue
     from faceplate.plates.image import exr_threads
     from faceplate.progress import bar as progress_bar
@@ -69,14 +69,14 @@ def write_faces(out: Path, source, space: str, enc, config, s, analysis, selecte
     def face_files(paths: dict, src_px: np.ndarray, off, m: np.ndarray, crop_pts: np.ndarray, inside: np.ndarray,
                    fmeta: dict) -> None:
         """One face (on a writer thread): the float crop and its code values in the crop encoding, the
-        masks (zero where the crop is outside the image), the face EXR, then the PNG preview (a
+        masks (zero where the crop is outside the image), the face EXR, then the JPEG preview (a
         thumbnail of the crop; not fsynced)."""
         crop = align.warp_to_crop(src_px, m, s.size, offset=off)
         code = np.asarray(enc.encode(crop, space, config), np.float32)
         ms = masks.landmark_masks(crop_pts, s.size, s.mask)
         mask_px = np.stack([ms[c] * inside for c in MASK_CHANNELS], -1).astype(np.float32)
         write_face(out / paths["image"], code, mask_px, fmeta)
-        write_png(out / paths["preview"], face_preview(crop, config, space), photo=True, sync=False)
+        write_jpeg(out / paths["preview"], face_preview(crop, config, space))
 
     records: list = []
     pbar = progress_bar("extract: write  ", len(source.files), progress)
@@ -123,7 +123,7 @@ def _faces(out: Path, source, s, analysis, by_frame: dict, records: list, timer,
         full = None
         for k, o in todo:
             fid = face_id(frame, k)
-            paths = {"image": f"faces/{fid}.exr", "mask": f"faces/{fid}.exr", "preview": f"previews/{fid}.png"}
+            paths = {"image": f"faces/{fid}.exr", "mask": f"faces/{fid}.exr", "preview": f"previews/{fid}.jpg"}
             t = time.perf_counter()
             m = align.crop_matrix(o.points, s.size, s.coverage, s.centering)
             crop_pts = align.transform_points(o.points[:, :2], m)
