@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Callable
 
 import numpy as np
@@ -32,16 +31,9 @@ import faceplate  # noqa: F401  (before onnxruntime: disables its telemetry)
 def _interleaved_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 10) -> list[tuple[float, float]]:
     """(median, 10th percentile) time of each function in ms, run round-robin so that load from other
     processes hits all alike (the 10th percentile is the steadier figure on a busy machine)."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    ts: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            ts[i].append(time.perf_counter() - t0)
-    return [(1000.0 * float(np.median(t)), 1000.0 * float(np.percentile(t, 10))) for t in ts]
+    from _timing import interleaved_ms
+
+    return [(float(np.median(t)), float(np.percentile(t, 10))) for t in interleaved_ms(fns, repeats, warmup)]
 
 
 def run(report: Callable[[str], None] = print, threads: int = 2, repeats: int = 200) -> list[dict]:

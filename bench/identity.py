@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Callable
 
 import numpy as np
@@ -46,23 +45,12 @@ def _chips() -> dict[str, np.ndarray]:
     return chips
 
 
-def _times_ms(fns: list[Callable[[], object]], repeats: int, warmup: int = 2) -> list[list[float]]:
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    ts: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            ts[i].append(1000.0 * (time.perf_counter() - t0))
-    return ts
-
-
 def run(report: Callable[[str], None] = print, threads: int = 1, repeats: int = 20) -> dict:
     """Time dlib and onnxruntime per descriptor; report and return the numbers."""
     import dlib
     import onnxruntime
+
+    from _timing import interleaved_ms
 
     from faceplate.faces.identity import Embedder, distance
     from faceplate.faces.onnxrt import CPU
@@ -76,7 +64,7 @@ def run(report: Callable[[str], None] = print, threads: int = 1, repeats: int = 
     report(f"{'chip':10s} {'dlib ms':>9s} {'ORT ms':>9s} {'ORT÷dlib':>9s} {'max|diff|':>10s} {'distance':>10s}")
     all_d, all_o = [], []
     for name, chip in chips.items():
-        td, to = _times_ms([lambda c=chip: ref.describe(c), lambda c=chip: ort.describe(c)], repeats)
+        td, to = interleaved_ms([lambda c=chip: ref.describe(c), lambda c=chip: ort.describe(c)], repeats)
         all_d += td
         all_o += to
         a, b = ref.describe(chip), ort.describe(chip)
