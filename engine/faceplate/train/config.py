@@ -20,7 +20,7 @@ from faceplate.params import Param, collect
 from faceplate.plates.atomic import write_text_atomic
 from faceplate.train.schedule import SCHEDULE_NAMES
 
-MODELS = ("original", "liae", "spatial")
+MODELS = ("original", "liae")
 #: which identity gets synthesized expressions (:mod:`faceplate.train.expression`)
 EXPRESSIONS = ("off", "b", "a", "both")
 DEVICES = ("auto", "cpu", "cuda")

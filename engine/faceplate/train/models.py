@@ -168,41 +168,7 @@ class LIAEModel(SwapModel):
         return self.decoder(torch.cat([first, shared], dim=1))
 
 
-class SpatialInter(nn.Module):
-    """Spatial bottleneck: (N, cin, L, L) -> 1×1 conv to ``ch`` channels (the code keeps the layout: where
-    the eyes and mouth are, not only what they look like) -> 1×1 conv -> upscale -> (N, cout, 2L, 2L)."""
-
-    def __init__(self, cin: int, ch: int, cout: int) -> None:
-        super().__init__()
-        self.squeeze = nn.Conv2d(cin, ch, 1)
-        self.expand = nn.Conv2d(ch, cout, 1)
-        self.up = Up(cout, cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.up(_act()(self.expand(self.squeeze(x))))
-
-
-class SpatialModel(SwapModel):
-    """``original`` with a spatial code instead of the dense one: ``ae_dims`` channels at R/16 px."""
-
-    def __init__(self, spec: ModelSpec) -> None:
-        super().__init__()
-        self.spec = spec
-        w = spec.width
-        self.encoder = Encoder(w)
-        self.inter = SpatialInter(8 * w, spec.ae_dims, 8 * w)
-        self.decoder_a = Decoder(8 * w, w, residual=True)
-        self.decoder_b = Decoder(8 * w, w, residual=True)
-
-    def encode(self, x):
-        return self.inter(self.encoder(x))
-
-    def decode(self, feats, identity):
-        _check_identity(identity)
-        return (self.decoder_a if identity == "a" else self.decoder_b)(feats)
-
-
-MODELS: dict[str, type[SwapModel]] = {"original": OriginalModel, "liae": LIAEModel, "spatial": SpatialModel}
+MODELS: dict[str, type[SwapModel]] = {"original": OriginalModel, "liae": LIAEModel}
 
 
 def build_model(spec: ModelSpec) -> SwapModel:
