@@ -127,7 +127,7 @@ def bench(frames: int, size: int, report=print, case: str = "1080p", repeat: int
            + ", ".join(f"{1000 * t / frames:.1f}" for t in reads) + " ms/frame)")
     report(f"{'extract':24}{ext_fps:8.2f}{1000 / ext_fps:10.1f}   (best of {repeat}: "
            + ", ".join(f"{1000 * t / frames:.1f}" for t, _ in runs) + " ms/frame)")
-    report(f"{'bare OpenImageIO read':24}{frames / t_bare:8.2f}{1000 * t_bare / frames:10.1f}   (the three colour channels "
+    report(f"{'bare OpenImageIO read':24}{frames / t_bare:8.2f}{1000 * t_bare / frames:10.1f}   (three colour channels "
            f"straight into an array: no checks, no copies; extract ÷ this: {t_extract / t_bare:.2f}x)")
     report(f"{'extract time / read time':24}{ratio:8.2f}x   (best ÷ best; each extract ÷ the reads beside it: "
            + ", ".join(f"{x:.2f}" for x in each) + ")")

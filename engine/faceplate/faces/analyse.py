@@ -215,7 +215,7 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
     # awaited with nothing else to do
     detect_pool = ThreadPoolExecutor(DETECT_THREADS, thread_name_prefix="faceplate-detect")
     # identity descriptors are made on their own thread, beside the next frames (nothing in this pass
-    # reads them; dlib holds the GIL while it runs, so this thread only overlaps the others' native work)
+    # reads them; onnxruntime releases the GIL while it runs, dlib, the fallback, does not)
     describe_pool = ThreadPoolExecutor(1, thread_name_prefix="faceplate-identity") if embedder is not None else None
     described: list = []
 
@@ -284,7 +284,10 @@ def analyse(source, space: str, config, settings, detector, landmarker, timer: T
                     det_proxy = config.to_proxy(small, space)
                     t = timer.add("colour", t)
                 dets = []
-                for d in (got.detections if got.detections is not None else detector.detect(det_proxy, detect_pool, settings.min_face * k)):
+                planned = got.detections
+                if planned is None:
+                    planned = detector.detect(det_proxy, detect_pool, settings.min_face * k)
+                for d in planned:
                     d = scale_detection(d, 1.0 / k)
                     if not any(trk.iou(np.asarray(d.box, np.float64) + [ox, oy, ox, oy], o.box) > 0.3 for o in found):
                         dets.append(d)

@@ -337,9 +337,9 @@ class FaceDetector:
     def _detect_work(self, img: np.ndarray, pool=None, min_face: float = MIN_FACE) -> list[Detection]:
         h, w = img.shape[:2]
         # Tiles whatever the best score: one confident face must not hide small ones beside it. The
-        # cost is bounded: tiles of a third of the longer side at 25% overlap, at most 4×4 model runs
-        # (8 on a 16:9 frame), only where the whole frame would miss faces of min_face px, and
-        # extract runs the detector only every few frames.
+        # cost is bounded: tiles of a third of the longer side (larger where min_face allows, none
+        # where one tile would be the whole frame) at 25% overlap, at most 4×4 model runs (8 on a
+        # 16:9 frame), and extract runs the detector only every few frames.
         jobs = [((0, 0, w, h), list(self._models))]
         side = tile_side(max(w, h), min_face)
         tiled = self.tile and max(w, h) >= 2 * MODELS["full"].size and side < max(w, h)

@@ -43,7 +43,8 @@ def rgb_names(channels: Sequence[str], path: str = "") -> tuple[str, str, str]:
             names = (f"{layer}.R", f"{layer}.G", f"{layer}.B")
             if all(n in channels for n in names):
                 return names  # type: ignore[return-value]
-    raise PlateError(f"image {path or '<memory>'}: expected RGB channels (R,G,B or layer.R/G/B), found {list(channels)}")
+    raise PlateError(f"image {path or '<memory>'}: expected RGB channels (R,G,B or layer.R/G/B), "
+                     f"found {list(channels)}")
 
 
 @dataclass
@@ -254,7 +255,8 @@ def read_rgb(path: str | os.PathLike, frame: int | None = None) -> Image:
     if bad.any():
         ys, xs, cs = np.nonzero(bad)
         raise PlateError(f"{where}: expected finite pixel values, found {int(bad.sum())} NaN/Inf value(s), "
-                         f"first at x={xs[0] + img.data_window[0]}, y={ys[0] + img.data_window[1]}, channel {rgb[cs[0]]}")
+                         f"first at x={xs[0] + img.data_window[0]}, y={ys[0] + img.data_window[1]}, "
+                         f"channel {rgb[cs[0]]}")
     return img
 
 
