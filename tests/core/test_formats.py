@@ -76,7 +76,7 @@ def test_v2_face_file_keeps_float32_and_reads_beside_v1(tmp_path):
         sub += 1
     inp.close()
     assert parts == [("crop", ["B", "G", "R"], "float", "none", (16, 16)),
-                     ("mask", ["mask.eyes", "mask.face", "mask.mouth"], "float", "zip", (16, 16))]
+                     ("mask", ["mask.eyes", "mask.face", "mask.mouth"], "float", "rle", (16, 16))]
     assert is_face_file(old.root / "faces/f000009_0.exr")
     assert not is_face_file(old.root / "faces/f000000_0.exr") and not is_face_file(old.root / "faces/none.exr")
     # a version 1 document still loads
