@@ -239,3 +239,35 @@ def test_render_side_loads_the_export(tmp_path, fp16):
     assert m.manifest.precision == ("fp16" if fp16 else "fp32") and len(m.manifest.template) == len(tmpl)
     swap, mask = m.run(np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32))
     assert swap.shape == (2, 3, 64, 64) and mask.shape == (2, 1, 64, 64)
+
+
+def test_follow_exposure_trains_resumes_and_exports(facesets, tmp_path):
+    """Levels come from the face sets, survive a resume, and the exported ONNX carries an input offset
+    to its output."""
+    import onnxruntime as ort
+
+    from faceplate.faces.faceset import FaceSet
+    from faceplate.train.checkpoint import load_checkpoint
+    from faceplate.train.data import FaceSource
+    from faceplate.train.export import export
+    from faceplate.train.loop import faceset_level
+
+    a, b = facesets
+    cfg = tiny_config(a, b, tmp_path / "run", max_steps=2, preview_every=2, follow_exposure=True)
+    train(cfg, progress=False)
+    want = [faceset_level(FaceSource(FaceSet.load(p), 64, 64)) for p in (a, b)]
+    levels = load_checkpoint(tmp_path / "run")["model"]["levels"].numpy()
+    np.testing.assert_allclose(levels, np.stack(want), atol=1e-6)
+    assert abs(levels[0] - levels[1]).max() > 0.01  # the two sets' skins differ
+    train(cfg.replace(max_steps=3), resume=True, progress=False)
+    np.testing.assert_array_equal(load_checkpoint(tmp_path / "run")["model"]["levels"].numpy(), levels)
+    rep = export(tmp_path / "run", tmp_path / "m.onnx")
+    assert max(rep.max_abs_diff.values()) <= 1e-4
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    x = 0.3 + 0.3 * np.random.default_rng(4).random((2, 3, 64, 64), dtype=np.float32)
+    s1, m1 = sess.run(None, {"face": x})
+    s2, m2 = sess.run(None, {"face": x + np.float32(0.02)})
+    inside = (s1 > 0.02) & (s1 < 0.95)
+    assert inside.mean() > 0.9
+    np.testing.assert_allclose((s2 - s1)[inside], 0.02, atol=1e-4)
+    np.testing.assert_allclose(m2, m1, atol=1e-5)

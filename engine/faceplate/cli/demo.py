@@ -17,6 +17,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=int, default=8, help="training batch size (default 8)")
     p.add_argument("--expressions", default="b", choices=("off", "b", "a", "both"),
                    help="synthesized expressions in training (default b: B's stills are one photo, one expression)")
+    p.add_argument("--follow-exposure", action=argparse.BooleanOptionalAction, default=True,
+                   help="the model carries the plate's exposure drift across the swap (faceplate train "
+                        "--follow-exposure; default on)")
     p.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
                    help="score the swap next to its baselines: identity (dlib), pose, expression, follow, "
                         "sharpness, flicker (default on; a minute or two)")
@@ -33,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.frames}, {args.stills}, {args.minutes}")
     summary = run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
                                     resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
-                                    expressions=args.expressions, metrics=args.metrics,
+                                    expressions=args.expressions, follow_exposure=args.follow_exposure,
+                                    metrics=args.metrics,
                                     redo=frozenset(x for x in args.redo.split(",") if x)))
     return 0 if demo_ok(summary) else 1

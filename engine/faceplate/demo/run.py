@@ -41,6 +41,7 @@ class DemoSettings:
     lr_end: float = 0.0
     batch: int = 8
     expressions: str = "b"  # B is one photo: synthesize the expressions the shot shows
+    follow_exposure: bool = True  # the plate drifts ±0.3 stop; the swap must drift with it
     metrics: bool = True  # score the swap against its baselines (needs the identity model)
     redo: frozenset[str] = frozenset()
 
@@ -96,6 +97,7 @@ def run_demo(s: DemoSettings) -> dict:
             argv.append("--resume")
         else:
             argv += ["--expressions", s.expressions]
+            argv += ["--follow-exposure"] if s.follow_exposure else []
         run_command(argv)
         return {"run": str(run_dir)}
 

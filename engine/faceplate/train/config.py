@@ -37,6 +37,9 @@ TRAIN_PARAMS: list[Param] = [
           "(0: the face sets' own)", minimum=0, maximum=512),
     Param("width", "int", 64, "Width", "encoder base channel count", minimum=4, maximum=1024),
     Param("ae_dims", "int", 256, "Bottleneck", "bottleneck (dense) width", minimum=4, maximum=4096),
+    Param("follow_exposure", "bool", False, "Follow exposure",
+          "carry the plate's exposure and white balance (relative to A's face-set average) across the swap "
+          "exactly, in the model itself; B's own skin tone is kept"),
     Param("batch", "int", 8, "Batch", "faces of each identity per step (per process)", minimum=1, maximum=4096),
     Param("max_steps", "int", 100000, "Max steps", "stop after this many steps", minimum=1),
     Param("max_time", "float", 0.0, "Max time", "stop after this many seconds of training, counted over "
@@ -101,6 +104,7 @@ class TrainConfig:
     name_a: str = ""
     name_b: str = ""
     model: str = "original"
+    follow_exposure: bool = False
     resolution: int = 0
     width: int = 64
     ae_dims: int = 256

@@ -47,7 +47,7 @@ def _model_from_state(state: dict, where: str) -> tuple[torch.nn.Module, dict, d
     try:
         info = json.loads(state["run_info"])
         spec = ModelSpec(name=str(cfg["model"]), resolution=int(info["resolution"]), width=int(cfg["width"]),
-                         ae_dims=int(cfg["ae_dims"]))
+                         ae_dims=int(cfg["ae_dims"]), follow_exposure=bool(cfg.get("follow_exposure", False)))
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {where}: run settings are incomplete ({exc})") from None
     try:

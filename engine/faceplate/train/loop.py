@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from faceplate import __version__
@@ -40,7 +41,7 @@ from faceplate.train.config import TrainConfig
 from faceplate.train.data import (FaceSource, PairDataset, StepBatchSampler, data_hash, load_pair, make_loader,
                                   preview_batch)
 from faceplate.train.losses import SwapLoss
-from faceplate.train.models import ModelSpec, SwapModel, TrainNet, build_model
+from faceplate.train.models import ModelSpec, SwapModel, TrainNet, build_model, centre_level
 from faceplate.train.schedule import LRSchedule
 
 log = logging.getLogger("faceplate.train")
@@ -106,7 +107,16 @@ def run_info(cfg: TrainConfig, fa, fb, resolution: int) -> dict[str, Any]:
 
 
 def model_spec(cfg: TrainConfig, resolution: int) -> ModelSpec:
-    return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims)
+    return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims,
+                     follow_exposure=cfg.follow_exposure)
+
+
+def faceset_level(src: FaceSource, limit: int = 512) -> np.ndarray:
+    """The average :func:`~faceplate.train.models.centre_level` of a face set (3 code values), over
+    ``limit`` faces spread evenly through it at most."""
+    idx = np.unique(np.linspace(0, len(src) - 1, min(len(src), limit)).round().astype(int))
+    crops = torch.from_numpy(np.stack([src.get(int(i))[0] for i in idx]).transpose(0, 3, 1, 2))
+    return centre_level(crops).mean(dim=(0, 2, 3)).double().numpy()
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> tuple[torch.optim.Optimizer, LRSchedule]:
@@ -243,6 +253,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     info_json = json.dumps(info, sort_keys=True)
 
     torch.manual_seed(cfg.seed)
+    fresh = state is None
     model: SwapModel = build_model(model_spec(cfg, resolution))
     net = TrainNet(model)
     opt, sched = make_optimizer(net, cfg)
@@ -287,6 +298,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
 
     src_a = FaceSource(fa, resolution, cfg.cache_mb)
     src_b = FaceSource(fb, resolution, cfg.cache_mb)
+    if fresh and cfg.follow_exposure:  # a resumed run has its levels in the checkpoint
+        model.set_levels(faceset_level(src_a), faceset_level(src_b))
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
                           expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength)

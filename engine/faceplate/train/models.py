@@ -12,6 +12,14 @@ both in [0, 1] (sigmoid), *as* one identity: ``model(x, "a")`` reconstructs/rend
   so A→B is ``[shared(a), shared(a)]`` decoded.
 
 ``R`` is a multiple of 16 in 64..512; the bottleneck works at ``R/16`` px.
+
+With ``follow_exposure`` every model carries the plate's exposure and white balance across the swap
+exactly: the mean code value of the crop's centre (:func:`centre_level`, per channel) is measured
+against the average of the *source* identity's face set (``levels``, set from the face sets before
+training), that offset is taken off the input and added to the output (code values are ACEScct-like,
+so an offset is a gain in linear light). The network then only models the face; a plate that drifts
+by 0.3 stop gives a swap that drifts by 0.3 stop. B's own skin tone is kept: only A's deviations from
+A's average carry over, unlike colour matching, which pulls B's tone to the plate's.
 """
 from __future__ import annotations
 
@@ -31,6 +39,7 @@ class ModelSpec:
     resolution: int = 128
     width: int = 64
     ae_dims: int = 256
+    follow_exposure: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -110,6 +119,13 @@ class Decoder(nn.Module):
         return torch.sigmoid(self.rgb(h)), torch.sigmoid(self.mask(h))
 
 
+def centre_level(x: torch.Tensor) -> torch.Tensor:
+    """(N, 3, R, R) code values -> (N, 3, 1, 1): the mean of the crop's central half (the face)."""
+    r = x.shape[-1]
+    lo, hi = r // 4, r - r // 4
+    return x[:, :, lo:hi, lo:hi].mean(dim=(2, 3), keepdim=True)
+
+
 def _check_identity(identity: str) -> None:
     if identity not in IDENTITIES:
         raise InputError(f"identity: expected one of {IDENTITIES}, found {identity!r}")
@@ -119,6 +135,26 @@ class SwapModel(nn.Module):
     """Base: ``encode`` (shared) and ``decode(features, identity)``."""
 
     spec: ModelSpec
+    levels: torch.Tensor  # (2, 3): centre level of A's and B's face sets (follow_exposure only)
+
+    def _init_levels(self) -> None:
+        if self.spec.follow_exposure:
+            self.register_buffer("levels", torch.full((len(IDENTITIES), 3), 0.5))
+
+    def set_levels(self, level_a, level_b) -> None:
+        """Each identity's face-set average of :func:`centre_level` (3 code values each)."""
+        self.levels.copy_(torch.as_tensor([list(level_a), list(level_b)], dtype=torch.float32))
+
+    def offset(self, x: torch.Tensor, source: str) -> torch.Tensor | None:
+        """(N, 3, 1, 1): how far the crop's level is from ``source``'s average (None: not followed)."""
+        if not self.spec.follow_exposure:
+            return None
+        _check_identity(source)
+        return centre_level(x) - self.levels[IDENTITIES.index(source)].to(x.dtype).view(1, 3, 1, 1)
+
+    @staticmethod
+    def add_offset(rgb: torch.Tensor, d: torch.Tensor | None) -> torch.Tensor:
+        return rgb if d is None else (rgb + d).clamp(0.0, 1.0)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -126,8 +162,11 @@ class SwapModel(nn.Module):
     def decode(self, feats: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, identity: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.decode(self.encode(x), identity)
+    def forward(self, x: torch.Tensor, identity: str, source: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Render ``identity`` from faces ``x`` of identity ``source`` (default: ``identity`` itself)."""
+        d = self.offset(x, source or identity)
+        rgb, mask = self.decode(self.encode(x if d is None else x - d), identity)
+        return self.add_offset(rgb, d), mask
 
 
 class OriginalModel(SwapModel):
@@ -139,6 +178,7 @@ class OriginalModel(SwapModel):
         self.inter = Inter(8 * w, low, spec.ae_dims, 8 * w)
         self.decoder_a = Decoder(8 * w, w, residual=False)
         self.decoder_b = Decoder(8 * w, w, residual=False)
+        self._init_levels()
 
     def encode(self, x):
         return self.inter(self.encoder(x))
@@ -157,6 +197,7 @@ class LIAEModel(SwapModel):
         self.inter_shared = Inter(8 * w, low, spec.ae_dims, 4 * w)
         self.inter_a = Inter(8 * w, low, spec.ae_dims, 4 * w)
         self.decoder = Decoder(8 * w, w, residual=True)
+        self._init_levels()
 
     def encode(self, x):
         return self.encoder(x)
@@ -194,11 +235,15 @@ class TrainNet(nn.Module):
         self.model = model
 
     def forward(self, wa: torch.Tensor, wb: torch.Tensor):
-        feats = self.model.encode(torch.cat([wa, wb], dim=0))
+        m = self.model
+        da, db = m.offset(wa, "a"), m.offset(wb, "b")
+        if da is not None:
+            wa, wb = wa - da, wb - db
+        feats = m.encode(torch.cat([wa, wb], dim=0))
         fa, fb = feats[: wa.shape[0]], feats[wa.shape[0]:]
-        ra, ma = self.model.decode(fa, "a")
-        rb, mb = self.model.decode(fb, "b")
-        return ra, ma, rb, mb
+        ra, ma = m.decode(fa, "a")
+        rb, mb = m.decode(fb, "b")
+        return m.add_offset(ra, da), ma, m.add_offset(rb, db), mb
 
 
 class SwapNet(nn.Module):
@@ -213,10 +258,10 @@ class SwapNet(nn.Module):
         if direction not in ("a2b", "b2a"):
             raise InputError(f"--direction: expected a2b or b2a, found {direction!r}")
         self.model = model
-        self.target = "b" if direction == "a2b" else "a"
+        self.source, self.target = ("a", "b") if direction == "a2b" else ("b", "a")
         self.half_precision = half
 
     def forward(self, face: torch.Tensor):
         x = face.half() if self.half_precision else face
-        rgb, mask = self.model(x, self.target)
+        rgb, mask = self.model(x, self.target, self.source)
         return rgb.float(), mask.float()

@@ -27,9 +27,9 @@ def preview_grid(model: torch.nn.Module, batch: dict[str, torch.Tensor], device:
     try:
         a, b = batch["a"].to(device), batch["b"].to(device)
         aa, ma = model(a, "a")
-        ab, _ = model(a, "b")
+        ab, _ = model(a, "b", "a")
         bb, mb = model(b, "b")
-        ba, _ = model(b, "a")
+        ba, _ = model(b, "a", "b")
     finally:
         model.train(was_training)
     cols = [a, aa, ab, b, bb, ba, ma.expand(-1, 3, -1, -1), mb.expand(-1, 3, -1, -1)]
