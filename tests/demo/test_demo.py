@@ -130,7 +130,7 @@ def test_demo_rejects_bad_options(tmp_path, capsys, argv, message):
     assert message in capsys.readouterr().err
 
 
-def test_demo_synthesizes_b_expressions_by_default():
+def test_demo_defaults_synthesize_b_expressions_and_follow_exposure():
     """B's stills are one photo with one expression: the demo trains with --expressions b."""
     import argparse
 
@@ -142,3 +142,6 @@ def test_demo_synthesizes_b_expressions_by_default():
     demo_cli.add_parser(sub)
     p = sub.choices["demo"]
     assert p.parse_args([]).expressions == "b" and p.parse_args(["--expressions", "off"]).expressions == "off"
+    # the plate drifts in exposure: the demo's model carries that drift across (--follow-exposure)
+    assert DemoSettings(out="x").follow_exposure is True
+    assert p.parse_args([]).follow_exposure is True and p.parse_args(["--no-follow-exposure"]).follow_exposure is False
