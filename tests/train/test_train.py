@@ -271,3 +271,24 @@ def test_follow_exposure_trains_resumes_and_exports(facesets, tmp_path):
     assert inside.mean() > 0.9
     np.testing.assert_allclose((s2 - s1)[inside], 0.02, atol=1e-4)
     np.testing.assert_allclose(m2, m1, atol=1e-5)
+
+
+def test_a_collapsed_run_stops_with_a_clear_error(facesets, tmp_path):
+    """Outputs saturated for good (as a too-high --lr leaves them): the gradient is exactly 0 from then
+    on, and the run stops saying so instead of training a dead model to the end of its budget."""
+    from faceplate.errors import InputError
+    from faceplate.train.checkpoint import load_checkpoint
+    from faceplate.train.loop import COLLAPSE_STEPS
+
+    a, b = facesets
+    cfg = tiny_config(a, b, tmp_path / "run", max_steps=1, preview_every=0)
+    train(cfg, progress=False)
+    state = load_checkpoint(tmp_path / "run")
+    for k in [k for k in state["model"] if k.endswith(("rgb.bias", "mask.bias"))]:
+        state["model"][k] = torch.full_like(state["model"][k], -1e4)  # sigmoid(-1e4) == 0 exactly
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(InputError, match=rf"collapsed at step {1 + COLLAPSE_STEPS}: the gradient has been "
+                                         rf"exactly 0 for {COLLAPSE_STEPS} steps.*--lr \(now 0.001\)"):
+        train(cfg.replace(max_steps=100), resume=True, progress=False)
+    rows = read_log(tmp_path / "run" / "losses.jsonl")
+    assert [r["grad_norm"] for r in rows[1:]] == [0.0] * COLLAPSE_STEPS

@@ -106,6 +106,11 @@ def run_info(cfg: TrainConfig, fa, fb, resolution: int) -> dict[str, Any]:
     }
 
 
+#: steps in a row with an exactly zero gradient after which a run is called collapsed (a healthy
+#: model never has one; a run whose outputs all saturated never leaves it: lr 1e-3 did at step ~170)
+COLLAPSE_STEPS = 20
+
+
 def model_spec(cfg: TrainConfig, resolution: int) -> ModelSpec:
     return ModelSpec(name=cfg.model, resolution=resolution, width=cfg.width, ae_dims=cfg.ae_dims,
                      follow_exposure=cfg.follow_exposure)
@@ -326,6 +331,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
 
     history: list[dict] = []
     step = start
+    dead = 0  # consecutive steps with a zero gradient
     interrupted = False
     t0 = time.perf_counter()
     t_last, step_last = t0, start
@@ -378,6 +384,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
                     log_fh.write(json.dumps(row, sort_keys=True) + "\n")
                     log_fh.flush()
                 history.append(row)
+                dead = dead + 1 if v[-1] == 0.0 else 0
+                if dead >= COLLAPSE_STEPS:
+                    raise InputError(
+                        f"training collapsed at step {step}: the gradient has been exactly 0 for {dead} steps "
+                        f"(loss {v[0]:.4f}): every output saturated and the model can no longer learn. Start "
+                        f"a new run folder with a lower --lr (now {cfg.lr:g})"
+                        f"{'' if cfg.grad_clip else ' or with --grad-clip 1'}; checkpoints written since step "
+                        f"{step - dead} hold the collapsed model")
                 if step % cfg.log_every == 0 or step == cfg.max_steps:
                     sps = samples_per_step * (step - step_last) / max(1e-9, now - t_last)
                     t_last, step_last = now, step
