@@ -257,9 +257,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
         info = dict(info, data_hashes=saved_info.get("data_hashes", info["data_hashes"]))
     info_json = json.dumps(info, sort_keys=True)
 
+    src_a = FaceSource(fa, resolution, cfg.cache_mb)
+    src_b = FaceSource(fb, resolution, cfg.cache_mb)
     torch.manual_seed(cfg.seed)
-    fresh = state is None
     model: SwapModel = build_model(model_spec(cfg, resolution))
+    if cfg.follow_exposure:  # a resumed run's levels come with its weights, below
+        model.set_levels(faceset_level(src_a), faceset_level(src_b))
     net = TrainNet(model)
     opt, sched = make_optimizer(net, cfg)
     start = 0
@@ -301,10 +304,6 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
         elif log_path.exists():
             log_path.unlink()
 
-    src_a = FaceSource(fa, resolution, cfg.cache_mb)
-    src_b = FaceSource(fb, resolution, cfg.cache_mb)
-    if fresh and cfg.follow_exposure:  # a resumed run has its levels in the checkpoint
-        model.set_levels(faceset_level(src_a), faceset_level(src_b))
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
                           expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength)
