@@ -52,3 +52,24 @@ def test_random_warp_is_smooth_and_keeps_border():
     assert np.abs(mx[0] - base).max() < 1e-3 and np.abs(my[:, 0] - base).max() < 1e-3
     assert np.abs(mx - base[None, :]).max() > 0.5  # it does move the inside
     assert np.abs(np.diff(mx, axis=1)).max() < 2.0  # smooth: no tearing
+
+
+def _fine_energy(x: np.ndarray) -> float:
+    import cv2
+
+    return float(((x - cv2.GaussianBlur(x, (0, 0), 1.0))[8:-8, 8:-8] ** 2).mean())
+
+
+def test_resampling_keeps_fine_detail():
+    """The similarity and the warp resample the face cubic: a bilinear resample at random sub-pixel
+    offsets removed ~45 % of the detail finer than 1 px from every target (measured: 0.57 of the
+    source's fine energy kept, the input 0.37), and models learned that softness."""
+    import cv2
+
+    code = cv2.GaussianBlur(np.random.default_rng(0).uniform(0.2, 0.8, (64, 64, 3)).astype(np.float32), (0, 0), 0.7)
+    masks = np.ones_like(code)
+    s = AugmentSettings(exposure=0, colour=0, flip=False)
+    kept = np.array([[_fine_energy(x) / _fine_energy(code) for x in augment(code, masks, np.random.default_rng(i), s)[:2]]
+                     for i in range(10)])
+    assert kept[:, 1].min() > 0.8, kept[:, 1]  # target (cubic: 0.83-0.95)
+    assert kept[:, 0].min() > 0.7, kept[:, 0]  # input, resampled twice (cubic: 0.79-0.9)

@@ -402,7 +402,7 @@ def synthesize(code: np.ndarray, masks: np.ndarray, points, expr: Expression,
     if masks.shape != code.shape:
         raise InputError(f"expression masks: expected shape {code.shape}, found {masks.shape}")
     mx, my, moved = expression_maps(points, expr, size)
-    out = cv2.remap(np.ascontiguousarray(code, np.float32), mx, my, interpolation=cv2.INTER_LINEAR,
+    out = cv2.remap(np.ascontiguousarray(code, np.float32), mx, my, interpolation=cv2.INTER_CUBIC,
                     borderMode=cv2.BORDER_REPLICATE)
     msk = cv2.remap(np.ascontiguousarray(masks, np.float32), mx, my, interpolation=cv2.INTER_LINEAR,
                     borderMode=cv2.BORDER_REPLICATE)
