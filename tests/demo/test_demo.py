@@ -145,3 +145,6 @@ def test_demo_defaults_synthesize_b_expressions_and_follow_exposure():
     # the plate drifts in exposure: the demo's model carries that drift across (--follow-exposure)
     assert DemoSettings(out="x").follow_exposure is True
     assert p.parse_args([]).follow_exposure is True and p.parse_args(["--no-follow-exposure"]).follow_exposure is False
+    # no random flips: the shot's faces are never mirrored (docs/quality.md)
+    assert DemoSettings(out="x").flip is False
+    assert p.parse_args([]).flip is False and p.parse_args(["--flip"]).flip is True

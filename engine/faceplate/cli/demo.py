@@ -20,6 +20,9 @@ def add_parser(sub) -> None:
     p.add_argument("--follow-exposure", action=argparse.BooleanOptionalAction, default=True,
                    help="the model carries the plate's exposure drift across the swap (faceplate train "
                         "--follow-exposure; default on)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
+                   help="random horizontal flips in training (faceplate train --flip; default off: the "
+                        "shot's faces are never mirrored)")
     p.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
                    help="score the swap next to its baselines: identity (dlib), pose, expression, follow, "
                         "sharpness, flicker (default on; a minute or two)")
@@ -37,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     summary = run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
                                     resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
                                     expressions=args.expressions, follow_exposure=args.follow_exposure,
-                                    metrics=args.metrics,
+                                    flip=args.flip, metrics=args.metrics,
                                     redo=frozenset(x for x in args.redo.split(",") if x)))
     return 0 if demo_ok(summary) else 1

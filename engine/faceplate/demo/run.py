@@ -42,6 +42,9 @@ class DemoSettings:
     batch: int = 8
     expressions: str = "b"  # B is one photo: synthesize the expressions the shot shows
     follow_exposure: bool = True  # the plate drifts ±0.3 stop; the swap must drift with it
+    # no random flips: with them (and bilinear augmentation) the demo was softer and less like B (identity
+    # distance 0.41 / 0.66 against 0.38 / 0.66 without, follow 0.64 against 0.68; docs/quality.md)
+    flip: bool = False
     metrics: bool = True  # score the swap against its baselines (needs the identity model)
     redo: frozenset[str] = frozenset()
 
@@ -98,6 +101,7 @@ def run_demo(s: DemoSettings) -> dict:
         else:
             argv += ["--expressions", s.expressions]
             argv += ["--follow-exposure"] if s.follow_exposure else []
+            argv += [] if s.flip else ["--no-flip"]
         run_command(argv)
         return {"run": str(run_dir)}
 
