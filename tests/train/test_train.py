@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ import torch
 
 import faceplate
 from faceplate.manifest import METADATA_KEY, Manifest
-from faceplate.train.loop import train
+from faceplate.train.loop import cpu_computes_bf16, train, uses_bf16
 from faceplate.train.preview import read_log
 
 from train_fixtures import tiny_config
@@ -47,6 +48,7 @@ def test_run_folder(trained):
     assert info["identities"] == {"a": "alice", "b": "Bob"}
     assert info["template"] == [[0.25, 0.3], [0.75, 0.3], [0.5, 0.7]]
     assert len(info["data_hashes"]["a"]) == 64
+    assert info["arithmetic"] == ("bf16" if cpu_computes_bf16() else "fp32")  # precision auto on the CPU
     import OpenImageIO as oiio
 
     spec = oiio.ImageInput.open(str(run / "previews" / "step_0000004.png")).spec()
@@ -214,12 +216,29 @@ def test_max_time_counts_every_session_and_bf16_on_cpu(facesets, tmp_path):
                       schedule="linear", precision="bf16", grad_clip=0.5)
     first = train(cfg, progress=False)
     assert all(np.isfinite(r["total"]) for r in first.history)
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["arithmetic"] == "bf16"
     spent = load_checkpoint(tmp_path / "run")["scheduler"]["elapsed"]
     assert spent >= 0.3
     again = train(cfg, resume=True, progress=False)  # the budget is spent: one more step, then stop
     assert again.step == first.step + 1
     assert again.history[0]["lr"] == pytest.approx(0.0, abs=1e-12)  # the linear decay reached its end
     assert load_checkpoint(tmp_path / "run")["scheduler"]["elapsed"] > spent
+
+
+def test_auto_precision_follows_the_cpus_own_bf16_flags():
+    """auto is bf16 only where the CPU computes bf16 natively (else autocast is emulated and slower);
+    on Linux the kernel's CPU flags say so independently of torch."""
+    assert uses_bf16("auto", cuda=True) and uses_bf16("bf16", cuda=False)
+    assert not uses_bf16("fp32", cuda=False) and not uses_bf16("fp32", cuda=True)
+    assert uses_bf16("auto", cuda=False) == cpu_computes_bf16()
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        pytest.skip("no /proc/cpuinfo to compare with")
+    flags = set()
+    for line in cpuinfo.read_text().splitlines():
+        if line.startswith("flags"):
+            flags |= set(line.split(":", 1)[1].split())
+    assert cpu_computes_bf16() == bool(flags & {"avx512_bf16", "amx_bf16", "amx_tile"})
 
 
 @pytest.mark.parametrize("fp16", [False, True])

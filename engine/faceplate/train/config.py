@@ -84,8 +84,9 @@ TRAIN_PARAMS: list[Param] = [
     Param("cache_mb", "int", 4096, "Cache", "keep face sets in memory up to this size (MB)", minimum=0),
     Param("compile", "bool", False, "Compile", "torch.compile the model"),
     Param("device", "choice", "auto", "Device", "training device", choices=DEVICES),
-    Param("precision", "choice", "auto", "Precision", "training arithmetic: auto (bf16 autocast on CUDA, fp32 "
-          "on the CPU), fp32, or bf16 (autocast on either device)", choices=PRECISIONS),
+    Param("precision", "choice", "auto", "Precision", "training arithmetic: auto (bf16 autocast on CUDA and "
+          "on CPUs with native bf16, AVX512-BF16 or AMX; fp32 on other CPUs), fp32, or bf16 (autocast on either "
+          "device)", choices=PRECISIONS),
     Param("deterministic", "bool", False, "Deterministic", "on CUDA, deterministic kernels (slower; CPU runs "
           "are always repeatable)"),
     Param("tensorboard", "bool", True, "TensorBoard", "write TensorBoard logs to RUN/tensorboard"),
