@@ -68,7 +68,7 @@ SKIN_GAIN = np.array([1.18, 0.97, 0.82], np.float32)  # warmer, darker-blue skin
 #: minutes with its own settings, faceplate.demo.run.DemoSettings)
 DEFAULT_LR = 5e-4
 DEFAULT_TRAIN_ARGS = ("--model liae --schedule cosine --warmup-steps 100 --lr-end 0.02 --grad-clip 1 --follow-exposure "
-                      "--no-flip")
+                      "--no-flip --losses l1:1,ssim:1,edge:1,mask:1")
 #: comp sources scored, in report order: name -> passes folder (None: the plate itself)
 SOURCES = ("swap", "do_nothing", "constant_mean_b", "nearest_b", "ceiling")
 BASELINE_OF = {"constant_mean_b": "constant", "nearest_b": "nearest", "ceiling": "truth"}
