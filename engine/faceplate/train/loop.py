@@ -13,7 +13,7 @@ On CUDA the step runs under bf16 autocast with channels_last tensors (optionally
 On the CPU ``--precision auto`` runs bf16 autocast too where the CPU computes bf16 natively
 (AVX512-BF16 or AMX: 1.7-1.9× the samples/s on the 96 px bench model at the same held-out quality,
 docs/quality.md) and fp32 elsewhere; ``fp32``/``bf16`` force one. The arithmetic used is recorded
-in ``run.json`` (``arithmetic``): a run repeats bit for bit on machines that use the same one.
+in ``run.json`` (``arithmetic``); a run repeats bit for bit on the same machine.
 The learning rate follows ``--schedule`` over the run's budget (:mod:`faceplate.train.schedule`);
 ``--max-time`` counts the training time of every session of a run (saved in the checkpoint), so a
 resumed run stops when the whole run used it.
