@@ -45,6 +45,9 @@ class DemoSettings:
     # no random flips: with them (and bilinear augmentation) the demo was softer and less like B (identity
     # distance 0.41 / 0.66 against 0.38 / 0.66 without, follow 0.64 against 0.68; docs/quality.md)
     flip: bool = False
+    # faceplate train's default; an edge term (l1:1,ssim:1,edge:1,mask:1, the oracle bench's) brought the
+    # demo nearer B (0.27 against 0.35) but lowered follow and sharpness and raised flicker; docs/quality.md
+    losses: str = "l1:1,ssim:1,mask:1"
     metrics: bool = True  # score the swap against its baselines (needs the identity model)
     redo: frozenset[str] = frozenset()
 
@@ -102,6 +105,7 @@ def run_demo(s: DemoSettings) -> dict:
             argv += ["--expressions", s.expressions]
             argv += ["--follow-exposure"] if s.follow_exposure else []
             argv += [] if s.flip else ["--no-flip"]
+            argv += ["--losses", s.losses]
         run_command(argv)
         return {"run": str(run_dir)}
 
