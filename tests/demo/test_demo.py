@@ -124,6 +124,7 @@ def test_natron_script_runs_the_farm_script_with_the_demo_paths(small_plate, tmp
 @pytest.mark.parametrize("argv, message", [
     (["--frames", "2"], "expected --frames >= 4"),
     (["--minutes", "0"], "--minutes > 0"),
+    (["--losses", "l1:1,blur:2"], "unknown loss 'blur'"),
 ])
 def test_demo_rejects_bad_options(tmp_path, capsys, argv, message):
     assert main(["demo", "--out", str(tmp_path / "d"), *argv]) == 2
@@ -148,3 +149,5 @@ def test_demo_defaults_synthesize_b_expressions_and_follow_exposure():
     # no random flips: the shot's faces are never mirrored (docs/quality.md)
     assert DemoSettings(out="x").flip is False
     assert p.parse_args([]).flip is False and p.parse_args(["--flip"]).flip is True
+    # faceplate train's losses; the CLI default is the settings' default
+    assert p.parse_args([]).losses == DemoSettings(out="x").losses == "l1:1,ssim:1,mask:1"

@@ -37,10 +37,12 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from faceplate.demo.run import DemoSettings, demo_ok, run_demo
     from faceplate.errors import InputError
+    from faceplate.train.config import parse_losses
 
     if args.frames < 4 or args.stills < 2 or args.minutes <= 0:
         raise InputError(f"demo: expected --frames >= 4, --stills >= 2, --minutes > 0; found "
                          f"{args.frames}, {args.stills}, {args.minutes}")
+    parse_losses(args.losses)  # a bad --losses fails here, not after the plate and the extracts
     summary = run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
                                     resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
                                     expressions=args.expressions, follow_exposure=args.follow_exposure,
