@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import argparse
 
-DEMO_LOSSES = "l1:1,ssim:1,mask:1"  # faceplate.demo.run.DemoSettings.losses (imported lazily there)
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="run extract -> train -> export -> render on the built-in example shot",
@@ -25,8 +23,8 @@ def add_parser(sub) -> None:
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=False,
                    help="random horizontal flips in training (faceplate train --flip; default off: the "
                         "shot's faces are never mirrored)")
-    p.add_argument("--losses", default=DEMO_LOSSES,
-                   help=f"training loss terms name:weight (faceplate train --losses; default {DEMO_LOSSES})")
+    p.add_argument("--losses", default=None,
+                   help="training loss terms name:weight (faceplate train --losses; default: faceplate train's)")
     p.add_argument("--metrics", action=argparse.BooleanOptionalAction, default=True,
                    help="score the swap next to its baselines: identity (dlib), pose, expression, follow, "
                         "sharpness, flicker (default on; a minute or two)")
@@ -42,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     if args.frames < 4 or args.stills < 2 or args.minutes <= 0:
         raise InputError(f"demo: expected --frames >= 4, --stills >= 2, --minutes > 0; found "
                          f"{args.frames}, {args.stills}, {args.minutes}")
-    parse_losses(args.losses)  # a bad --losses fails here, not after the plate and the extracts
+    losses = args.losses or DemoSettings.losses
+    parse_losses(losses)  # a bad --losses fails here, not after the plate and the extracts
     summary = run_demo(DemoSettings(out=args.out, minutes=args.minutes, frames=args.frames, stills=args.stills,
                                     resolution=args.resolution, model=args.model, width=args.width, batch=args.batch,
                                     expressions=args.expressions, follow_exposure=args.follow_exposure,
-                                    flip=args.flip, losses=args.losses, metrics=args.metrics,
+                                    flip=args.flip, losses=losses, metrics=args.metrics,
                                     redo=frozenset(x for x in args.redo.split(",") if x)))
     return 0 if demo_ok(summary) else 1

@@ -19,6 +19,7 @@ from faceplate.demo.stages import StageLog, run_command
 from faceplate.jsonio import dump_json
 from faceplate.plates import Sequence, read_image
 from faceplate.plates.atomic import check_writable_folder
+from faceplate.train.config import TrainConfig
 
 SPACE = "ACEScg"
 
@@ -47,7 +48,7 @@ class DemoSettings:
     flip: bool = False
     # faceplate train's default; an edge term (l1:1,ssim:1,edge:1,mask:1, the oracle bench's) brought the
     # demo nearer B (0.27 against 0.35) but lowered follow and sharpness and raised flicker; docs/quality.md
-    losses: str = "l1:1,ssim:1,mask:1"
+    losses: str = TrainConfig.losses
     metrics: bool = True  # score the swap against its baselines (needs the identity model)
     redo: frozenset[str] = frozenset()
 
