@@ -1,6 +1,8 @@
 """Training settings: TOML, flags over file over defaults, the saved config repeats the run."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from faceplate.errors import InputError
@@ -88,8 +90,24 @@ def test_expression_settings_round_trip(tmp_path):
         C.check_resume(default, default.replace(expressions="b"))
 
 
+def test_a_run_saved_before_a_setting_existed_resumes_as_it_trained(tmp_path):
+    """A config.json without ``schedule`` or ``expression_match`` (older runs) resumes with what that
+    run trained with (a constant rate, random expressions only), not with today's defaults."""
+    run = tmp_path / "run"
+    C.save(C.from_mapping(dict(a="/a", b="/b", out=str(run), expressions="b")), run)
+    doc = json.loads((run / "config.json").read_text())
+    del doc["schedule"], doc["expression_match"]
+    (run / "config.json").write_text(json.dumps(doc))
+    old = C.resolve({"out": str(run)}, resume=True)
+    assert (old.schedule, old.expression_match, old.expressions) == ("constant", 0.0, "b")
+    new = C.from_mapping(dict(a="/a", b="/b", out=str(run), expressions="b"))
+    assert (new.schedule, new.expression_match) == ("constant", 0.5)  # a new run gets today's defaults
+    C.check_resume(C.from_mapping(C.from_saved(doc)), old)  # what the checkpoint holds: the same settings
+
+
 @pytest.mark.parametrize("values,match", [
     (dict(expressions="smile"), "--expressions: expected one of off, b, a, both"),
+    (dict(expression_match=1.5), "--expression-match: expected <= 1.0"),
     (dict(expression_prob=1.5), "--expression-prob: expected <= 1.0"),
     (dict(expression_strength=-1), "--expression-strength: expected >= 0.0"),
 ])

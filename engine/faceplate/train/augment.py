@@ -23,6 +23,7 @@ function of its seed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 
@@ -42,6 +43,7 @@ class AugmentSettings:
     warp_strength: float = 0.025  # std of control-point offsets, fraction of the size
     expression_prob: float = 0.0  # share of samples given a synthesized expression (needs landmarks)
     expression_strength: float = 1.0  # scale of its amplitudes
+    expression_match: float = 0.0  # share of those that copy a target face's expression (given one)
 
 
 _LUT_SIZE = 16385
@@ -105,18 +107,26 @@ def random_warp_maps(size: int, rng: np.random.Generator, strength: float) -> tu
 
 
 def augment(code: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
-            s: AugmentSettings, landmarks: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            s: AugmentSettings, landmarks: np.ndarray | None = None,
+            target: Mapping[str, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (input H×W×3, target H×W×3, target masks H×W×3), float32, all in [0, 1].
 
     ``landmarks`` (468×2 crop pixels of ``code``) enable the synthesized expression; without them,
     or with ``s.expression_prob == 0``, no random number is spent on it (samples stay as they were).
+    A synthesized expression copies ``target``'s expression measures (another face's,
+    :func:`faceplate.train.expression.match_expression`) with probability ``s.expression_match``
+    when a target is given, and is drawn at random otherwise.
     """
     import cv2
 
     if s.expression_prob > 0 and landmarks is not None and rng.random() < s.expression_prob:
-        from faceplate.train.expression import draw_expression, synthesize
+        from faceplate.train.expression import draw_expression, match_expression, synthesize
 
-        code, masks, _ = synthesize(code, masks, landmarks, draw_expression(rng, s.expression_strength), s.transfer)
+        if target is not None and s.expression_match > 0 and rng.random() < s.expression_match:
+            expr = match_expression(landmarks, target)
+        else:
+            expr = draw_expression(rng, s.expression_strength)
+        code, masks, _ = synthesize(code, masks, landmarks, expr, s.transfer)
     size = code.shape[0]
     stops = rng.uniform(-s.exposure, s.exposure)
     gains = 1.0 + rng.uniform(-s.colour, s.colour, size=3)

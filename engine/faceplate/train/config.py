@@ -76,6 +76,10 @@ TRAIN_PARAMS: list[Param] = [
           "share of the chosen identity's samples that get a synthesized expression", minimum=0.0, maximum=1.0),
     Param("expression_strength", "float", 1.0, "Expression strength",
           "scale of the synthesized expressions' amplitudes", minimum=0.0, maximum=1.5),
+    Param("expression_match", "float", 0.5, "Expression match",
+          "share of the synthesized expressions that copy the expression (smile, open mouth, blink) of a "
+          "random face of the other set, so B smiles where the shot's A smiles; the rest are random",
+          minimum=0.0, maximum=1.0),
     Param("save_every", "int", 500, "Save every", "checkpoint every N steps (0: only at the end)", minimum=0),
     Param("preview_every", "int", 250, "Preview every", "preview grid every N steps (0: none)", minimum=0),
     Param("log_every", "int", 10, "Log every", "progress/TensorBoard every N steps", minimum=1),
@@ -131,6 +135,7 @@ class TrainConfig:
     expressions: str = "off"
     expression_prob: float = 0.5
     expression_strength: float = 1.0
+    expression_match: float = 0.5
     save_every: int = 500
     preview_every: int = 250
     log_every: int = 10
@@ -225,6 +230,16 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     return doc
 
 
+#: settings added after runs were saved without them, and what those runs trained with: a resumed
+#: run continues the way it started (a constant rate; random expressions only)
+SAVED_WITHOUT = {"schedule": "constant", "expression_match": 0.0}
+
+
+def from_saved(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's saved settings, completed with :data:`SAVED_WITHOUT` for the ones it predates."""
+    return {**SAVED_WITHOUT, **values}
+
+
 def from_mapping(values: Mapping[str, Any]) -> TrainConfig:
     """Checked :class:`TrainConfig` from plain values (missing ones take the declared defaults)."""
     values = dict(values)
@@ -252,7 +267,7 @@ def resolve(cli: Mapping[str, Any], toml_path: Path | str | None = None, resume:
         if not saved.exists():
             raise InputError(f"--resume: {saved} not found; expected a run folder made by 'faceplate train'")
         try:
-            merged.update(json.loads(saved.read_text(encoding="utf-8")))
+            merged.update(from_saved(json.loads(saved.read_text(encoding="utf-8"))))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InputError(f"--resume: {saved} is not readable JSON ({exc})") from None
         merged["out"] = str(out)

@@ -101,6 +101,14 @@ class FaceSource:
         return np.asarray(pts, np.float64)[:, :2] * (self.resolution / self.fs.resolution)
 
 
+def expression_targets(src: FaceSource) -> list[dict[str, float]]:
+    """The expression measures (:func:`faceplate.curate.expression.measures`) of every face of
+    ``src`` that has landmarks: what the other identity's matched expressions copy."""
+    from faceplate.curate.expression import measures
+
+    return [measures(p) for p in (src.landmarks(i) for i in range(len(src))) if p is not None]
+
+
 def _chw(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))
 
@@ -109,12 +117,16 @@ class PairDataset(Dataset):
     """Item ``k`` -> dict of CHW float32 tensors: ``in_a, tgt_a, mask_a, in_b, tgt_b, mask_b``.
 
     ``aug_b`` (default ``aug``) augments B: the two differ in their synthesized-expression share.
+    ``targets`` maps a side to the expression measures its matched expressions copy (the other
+    set's faces, :func:`expression_targets`; one is drawn per sample).
     """
 
     def __init__(self, a: FaceSource, b: FaceSource, seed: int, aug: AugmentSettings,
-                 aug_b: AugmentSettings | None = None) -> None:
+                 aug_b: AugmentSettings | None = None,
+                 targets: dict[str, list[dict[str, float]]] | None = None) -> None:
         self.a, self.b, self.seed, self.aug = a, b, int(seed), aug
         self.aug_b = aug if aug_b is None else aug_b
+        self.targets = targets or {}
 
     def __len__(self) -> int:  # the sampler decides; this is only a nominal size
         return 2 ** 62
@@ -125,7 +137,10 @@ class PairDataset(Dataset):
         for side, src, aug in (("a", self.a, self.aug), ("b", self.b, self.aug_b)):
             i = int(rng.integers(len(src)))
             img, msk = src.get(i)
-            inp, tgt, tm = augment(img, msk, rng, aug, src.landmarks(i) if aug.expression_prob > 0 else None)
+            pts = src.landmarks(i) if aug.expression_prob > 0 else None
+            want = self.targets.get(side) if pts is not None and aug.expression_match > 0 else None
+            target = want[int(rng.integers(len(want)))] if want else None
+            inp, tgt, tm = augment(img, msk, rng, aug, pts, target)
             out[f"in_{side}"], out[f"tgt_{side}"], out[f"mask_{side}"] = _chw(inp), _chw(tgt), _chw(tm)
         return out
 

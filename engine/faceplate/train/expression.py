@@ -18,7 +18,8 @@ landmarks (evaluated as a *backward* map at their new positions, so a gap that o
 from the lip line, not torn), anchored at zero on a ring outside the face outline and faded to
 exactly zero beyond it (a chin that drops may cross the crop's lower edge, as it would on the plate); image, masks and mouth interior all go through
 the same ``cv2.remap`` (float32). Amplitudes come from the caller's ``numpy.random.Generator``
-(:func:`draw_expression`), so a synthesized sample is a pure function of its seed.
+(:func:`draw_expression`), so a synthesized sample is a pure function of its seed; or they copy
+another face's expression (:func:`match_expression`: a face of the shot, so B smiles as A smiles).
 
 Coordinates: landmarks are crop pixels with pixel ``i`` covering ``[i, i+1)`` (as in face sets);
 OpenCV's maps are pixel-centre indices (``x - 0.5``).
@@ -106,6 +107,45 @@ def draw_expression(rng: np.random.Generator, strength: float = 1.0) -> Expressi
         yaw=float(sign * amp[3]) if on[3] and turn_yaw else 0.0,
         pitch=float(sign * amp[3] * 0.7) if on[3] and not turn_yaw else 0.0,
     )
+
+
+#: the mouth measures (:func:`faceplate.curate.expression.measures`) a matched smile and opening fit
+MOUTH_MEASURES = ("mouth_open", "mouth_width", "smile")
+#: amplitude grid of the fit (smile × open), steps of 0.05
+_FIT_GRID = np.linspace(0.0, 1.0, 21)
+
+
+def match_expression(points, target) -> Expression:
+    """The expression that gives the face ``points`` (468×2) the expression measures ``target``
+    (a mapping with :data:`faceplate.curate.expression.MEASURE_NAMES`: another face's, usually one of
+    the shot's), within the amplitudes' range [0, 1]; no turn.
+
+    The mouth measures move (very nearly) linearly with the smile and open amplitudes, so both are
+    fitted at once by least squares over a 0.05 grid from this face's own responses to a full smile
+    and a full opening (:func:`displacements`): a target wider, higher or more open than the face
+    gets the smile and opening that come nearest, a target within the face's own mouth gets none.
+    The blink closes a fraction ``blink × BLINK_CLOSE`` of the lid gap, so it is the eye-opening
+    ratio's, clipped and rounded to the same steps. Used to give B the expressions the shot shows (``--expression-match``).
+    """
+    from faceplate.curate.expression import measures
+
+    p = np.asarray(points, np.float64)[:, :2]
+
+    def mouth(expr: Expression) -> np.ndarray:
+        m = measures(p + displacements(p, expr))
+        return np.array([m[k] for k in MOUTH_MEASURES])
+
+    base = measures(p)
+    m0 = np.array([base[k] for k in MOUTH_MEASURES])
+    d_smile, d_open = mouth(Expression(smile=1.0)) - m0, mouth(Expression(open=1.0)) - m0
+    want = np.array([float(target[k]) for k in MOUTH_MEASURES])
+    s, o = np.meshgrid(_FIT_GRID, _FIT_GRID, indexing="ij")
+    err = np.sum((m0 + s[..., None] * d_smile + o[..., None] * d_open - want) ** 2, axis=-1)
+    i = np.unravel_index(int(np.argmin(err)), err.shape)
+    eye = base["eye_open"]
+    blink = float(np.clip((1.0 - float(target["eye_open"]) / eye) / BLINK_CLOSE, 0.0, 1.0)) if eye > 1e-6 else 0.0
+    blink = round(blink * 20) / 20  # the same 0.05 steps: eyes a hair more closed are not a blink
+    return Expression(smile=float(s[i]), open=float(o[i]), blink=blink)
 
 
 def check_landmarks(points, size: int) -> np.ndarray:

@@ -42,8 +42,8 @@ from faceplate.train import checkpoint as ckpt
 from faceplate.train import config as cfgmod
 from faceplate.train.augment import AugmentSettings
 from faceplate.train.config import TrainConfig
-from faceplate.train.data import (FaceSource, PairDataset, StepBatchSampler, data_hash, load_pair, make_loader,
-                                  preview_batch)
+from faceplate.train.data import (FaceSource, PairDataset, StepBatchSampler, data_hash, expression_targets, load_pair,
+                                  make_loader, preview_batch)
 from faceplate.train.losses import SwapLoss
 from faceplate.train.models import ModelSpec, SwapModel, TrainNet, build_model, centre_level
 from faceplate.train.schedule import LRSchedule
@@ -232,10 +232,7 @@ def prepare(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict | None]:
         return cfg, None
     state = ckpt.load_checkpoint(run_dir / ckpt.FILENAME)
     try:
-        saved_values = dict(state["config"])
-        # runs from before schedules existed trained at a constant rate: they continue that way
-        saved_values.setdefault("schedule", "constant")
-        saved = cfgmod.from_mapping(saved_values)
+        saved = cfgmod.from_mapping(cfgmod.from_saved(dict(state["config"])))
     except (InputError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {run_dir / ckpt.FILENAME}: its settings are unreadable ({exc})") from None
     cfgmod.check_resume(saved, cfg)
@@ -325,15 +322,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
 
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
-                          expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength)
+                          expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength,
+                          expression_match=cfg.expression_match)
     aug_a, aug_b = (replace(aug, expression_prob=cfg.expression_prob_of(side)) for side in ("a", "b"))
     _check_expressions(cfg, {"a": src_a, "b": src_b})
-    ds = PairDataset(src_a, src_b, cfg.seed, aug_a, aug_b)
+    # matched expressions copy the other set's: B smiles where the shot's A smiles
+    targets = {side: expression_targets(other) for side, other in (("a", src_b), ("b", src_a))
+               if cfg.expression_prob_of(side) > 0 and cfg.expression_match > 0}
+    ds = PairDataset(src_a, src_b, cfg.seed, aug_a, aug_b, targets)
     sampler = StepBatchSampler(start, cfg.max_steps, cfg.batch, dist.rank, dist.world)
     loader = make_loader(ds, sampler, cfg.workers, cfg.prefetch, cfg.seed, pin=cuda)
     pview = preview_batch(src_a, src_b) if dist.main and cfg.preview_every else None
     if dist.main and cfg.expressions != "off" and not start:
-        _expression_preview(cfg, {"a": src_a, "b": src_b}, aug.transfer, run_dir)
+        _expression_preview(cfg, {"a": src_a, "b": src_b}, aug.transfer, run_dir, targets)
     writer = _tensorboard(run_dir, cfg.tensorboard) if dist.main else None
     bar = Progress(cfg.max_steps, cfg.max_time, progress and dist.main)
     samples_per_step = 2 * cfg.batch * dist.world  # one face of A and one of B per batch element
@@ -460,19 +461,26 @@ def _check_expressions(cfg: TrainConfig, sources: dict[str, FaceSource]) -> None
                         cfg.expressions, missing, len(src), side.upper())
 
 
-def _expression_preview(cfg: TrainConfig, sources: dict[str, FaceSource], transfer: str, run_dir: Path) -> None:
-    """``RUN/previews/expressions.png``: the synthesized expressions of each chosen set's first faces."""
+def _expression_preview(cfg: TrainConfig, sources: dict[str, FaceSource], transfer: str, run_dir: Path,
+                        targets: dict[str, list[dict[str, float]]]) -> None:
+    """``RUN/previews/expressions.png``: the synthesized expressions of each chosen set's first faces,
+    the last column (with ``--expression-match``) matched to the other set's median expression."""
+    from faceplate.curate.expression import MEASURE_NAMES
     from faceplate.train.preview import expression_strip, write_png
 
-    faces = []
+    faces, medians = [], []
     for side, src in sources.items():
         if cfg.expression_prob_of(side) <= 0:
             continue
+        want = targets.get(side)
+        median = {k: float(np.median([t[k] for t in want])) for k in MEASURE_NAMES} if want else None
         picks = [i for i in range(len(src)) if src.landmarks(i) is not None][:2]
         faces += [(*src.get(i), src.landmarks(i)) for i in picks]
+        medians += [median] * len(picks)
     if faces:
         write_png(run_dir / "previews" / "expressions.png",
-                  expression_strip(faces, transfer, strength=cfg.expression_strength))
+                  expression_strip(faces, transfer, strength=cfg.expression_strength,
+                                   targets=medians if cfg.expression_match > 0 else None))
 
 
 def _preview(model, batch, device, transfer, run_dir: Path, step: int, writer) -> None:

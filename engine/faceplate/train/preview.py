@@ -41,19 +41,24 @@ def preview_grid(model: torch.nn.Module, batch: dict[str, torch.Tensor], device:
 
 
 def expression_strip(faces: list[tuple[np.ndarray, np.ndarray, np.ndarray]], transfer: str,
-                     strength: float = 1.0) -> np.ndarray:
+                     strength: float = 1.0, targets: list[dict[str, float] | None] | None = None) -> np.ndarray:
     """-> uint8 grid: one row per face ``(code S×S×3, masks S×S×3, landmarks 468×2)``, one column per
     expression of :data:`~faceplate.train.expression.SHOWCASE` (amplitudes × ``strength``), as
-    training synthesizes them (before the usual augmentation)."""
+    training synthesizes them (before the usual augmentation); with ``targets`` (one per face, or
+    None), a last column with the face matched to its target's expression measures
+    (:func:`~faceplate.train.expression.match_expression`: the other set's median face)."""
     from dataclasses import fields
 
-    from faceplate.train.expression import SHOWCASE, Expression, synthesize
+    from faceplate.train.expression import SHOWCASE, Expression, match_expression, synthesize
 
     rows = []
-    for code, masks, pts in faces:
+    for k, (code, masks, pts) in enumerate(faces):
         tiles = []
-        for expr in SHOWCASE.values():
-            scaled = Expression(**{f.name: getattr(expr, f.name) * strength for f in fields(Expression)})
+        exprs = [Expression(**{f.name: getattr(e, f.name) * strength for f in fields(Expression)})
+                 for e in SHOWCASE.values()]
+        if targets is not None:
+            exprs.append(match_expression(pts, targets[k]) if targets[k] is not None else Expression())
+        for scaled in exprs:
             out, _, _ = synthesize(code, masks, pts, scaled, transfer)
             tiles.append(to_display(out, transfer))
         rows.append(np.concatenate(tiles, axis=1))
