@@ -51,6 +51,9 @@ def test_do_nothing_and_an_identity_model_follow_the_input_and_a_constant_face_d
     assert nothing["flicker"] == pytest.approx(v["_reference"]["flicker"])  # the plate's own
     assert swap["follow"] == pytest.approx(1.0, abs=1e-4)  # the model outputs its input
     assert constant["follow"] == 0.0
+    # the motion-aware figure agrees where the output is the plate's own face, and a constant follows nothing
+    assert nothing["follow_motion"] > 0.9 and nothing["follow_ceiling"] > 0.9
+    assert swap["follow_motion"] > 0.9 and constant["follow_motion"] == pytest.approx(0.0, abs=1e-6)
     # the identity model's face is the plate's, resampled through its crop: nearly the same expression,
     # a little softer; the constant face is another (drawn) face
     assert swap["expression_error"] < constant["expression_error"]
@@ -63,6 +66,8 @@ def test_table_and_verdicts_print_the_figures(scored):
     _, result = scored
     table = format_table(result)
     assert "constant_mean_b" in table.splitlines()[0] and "follow (1 = all)" in table
+    assert "follow, motion-aware" in table and "follow ceiling (exact motion)" in table
     lines = verdicts(result)
     assert any(line.startswith("expression: error") and "pasting B's nearest face" in line for line in lines)
-    assert any(line.startswith("follow: ") and "slope 1.000" in line for line in lines)
+    assert any(line.startswith("follow: ") and "slope 1.000" in line and "a swap making exactly those" in line
+               for line in lines)

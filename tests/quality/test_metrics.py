@@ -75,6 +75,50 @@ def test_follow_slope_is_the_regression_on_the_reference():
     assert metrics.follow_slope(noisy, ref, mask) == pytest.approx(1.0, abs=0.1)
 
 
+def _face_crop(img, pts, size=64):
+    lo, hi = pts.min(0), pts.max(0)
+    c, half = (lo + hi) / 2, 0.6 * float((hi - lo).max())
+    m = np.array([[size / (2 * half), 0, size / 2 - c[0] * size / (2 * half)],
+                  [0, size / (2 * half), size / 2 - c[1] * size / (2 * half)]])
+    return cv2.warpAffine(np.ascontiguousarray(img, np.float32), m, (size, size), flags=cv2.INTER_CUBIC)
+
+
+def _moving(crop, shifts, levels):
+    """The crop moved by sub-pixel (dx, dy) and offset by a level per frame: T×S×S×3."""
+    out = []
+    for (dx, dy), lv in zip(shifts, levels):
+        m = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+        out.append(cv2.warpAffine(crop, m, crop.shape[1::-1], flags=cv2.INTER_CUBIC,
+                                  borderMode=cv2.BORDER_REFLECT101) + lv)
+    return np.stack(out).astype(np.float32)
+
+
+def test_follow_motion_credits_a_face_that_moves_with_the_plate(faces, astronaut, hopper):
+    """The astronaut's face jitters by fractions of a pixel in its crop and brightens; Grace Hopper's
+    face doing exactly the same is a perfect swap, yet the plain follow figure gives it well under 1
+    (its pixels change by her gradients, not the astronaut's): the motion-aware figure gives it ~1,
+    and the ceiling says what the plain figure can reach."""
+    rng = np.random.default_rng(3)
+    a = _face_crop(astronaut.srgb, faces["astronaut"])
+    h = _face_crop(hopper.srgb, faces["hopper"])
+    shifts = np.cumsum(rng.normal(0, 0.15, (16, 2)), axis=0)
+    levels = 0.01 * np.sin(np.linspace(0, 3, 16))[:, None, None, None] * np.ones((1, 1, 1, 3))
+    mask = np.zeros((64, 64), bool)
+    mask[12:52, 12:52] = True
+    plate = _moving(a, shifts, levels)
+    ideal = _moving(h, shifts, levels)
+    plain = metrics.follow_slope(ideal, plate, mask)
+    motion, ceiling = metrics.follow_motion(ideal, plate, mask)
+    assert motion > 0.9 and plain < 0.8 and ceiling == pytest.approx(plain, abs=0.1)
+    self_motion, self_ceiling = metrics.follow_motion(plate, plate, mask)  # the plate itself: all of it
+    assert self_motion > 0.9 and self_ceiling > 0.9
+    still = np.repeat(h[None], 16, axis=0)  # a constant face follows nothing
+    assert metrics.follow_motion(still, plate, mask)[0] == pytest.approx(0.0, abs=1e-6)
+    lazy = _moving(h, 0.5 * shifts, levels)  # moves half as far, brightens fully
+    lazy_motion = metrics.follow_motion(lazy, plate, mask)[0]
+    assert 0.3 < lazy_motion < motion - 0.1, lazy_motion
+
+
 def test_flicker_is_zero_for_smooth_change_and_high_for_pops():
     rng = np.random.default_rng(1)
     base = rng.random((1, 24, 24, 3)).astype(np.float32)

@@ -91,6 +91,8 @@ def format_table(result: dict) -> str:
         ("pose error roll deg", lambda r: r["pose_error_deg"]["roll"]),
         ("expression error", lambda r: r["expression_error"]),
         ("follow (1 = all)", lambda r: r.get("follow")),
+        ("follow, motion-aware", lambda r: r.get("follow_motion")),
+        ("follow ceiling (exact motion)", lambda r: r.get("follow_ceiling")),
         ("sharpness vs plate", lambda r: r["sharpness_ratio"]),
         ("flicker (code)", lambda r: r.get("flicker")),
     ]
@@ -175,6 +177,11 @@ def verdicts(result: dict) -> list[str]:
         out.append(f"expression: error {s['expression_error']:.4f} {'below' if below else 'NOT below'} pasting "
                    f"B's nearest face ({paste['expression_error']:.4f})")
     if "follow" in s:
-        out.append(f"follow: the swap's changes regress on the {result['reference']}'s with slope "
-                   f"{s['follow']:.3f} (1 follows everything, 0 ignores the input)")
+        line = (f"follow: the swap's changes regress on the {result['reference']}'s with slope "
+                f"{s['follow']:.3f} (1 follows everything, 0 ignores the input)")
+        if "follow_motion" in s:
+            line += (f"; on the changes the {result['reference']} asks of the swap's own face (its level "
+                     f"change and its motion in the crop) {s['follow_motion']:.3f}; a swap making exactly "
+                     f"those would score {s['follow_ceiling']:.3f} on the first figure")
+        out.append(line)
     return out

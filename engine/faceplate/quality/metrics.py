@@ -19,7 +19,14 @@ through the same render path) with the plate's own face, frame by frame:
 - **follow**: regression slope of the model's frame-to-frame output changes on the reference's
   (the truth's where one exists, else the plate's), in crop space, low-passed, inside the face mask
   (:func:`follow_slope`): 1 = follows every change of the input, 0 = ignores the input (a constant
-  face), computed on the model's own output so colour matching does not count.
+  face), computed on the model's own output so colour matching does not count. Where the reference
+  is the plate (no truth: another person's face), its pixel changes are not what a right swap does:
+  a face that moves by a fraction of a pixel in the crop changes each pixel by its *own* gradients,
+  and B's gradients are not A's. So next to it (:func:`follow_motion`): **follow (motion)**, the
+  slope on the changes the plate asks of *this* face (the plate's per-channel level change plus the
+  plate's own fitted affine motion, moved over the output's own image), and **follow ceiling**, the
+  plain follow figure that a swap making exactly those changes would score (1 where the reference is
+  the truth or the output is the plate itself; below 1 where B's face differs from A's).
 
 Colour: plates and comps are float32 H×W×3 scene-linear in the plate's OCIO space ``space``;
 landmarks and identity run on the display proxy (``ColourConfig.to_proxy``), as in extract.
@@ -100,6 +107,52 @@ def follow_slope(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) ->
     do, dr = np.diff(o, axis=0)[:, mask], np.diff(r, axis=0)[:, mask]
     den = float((dr * dr).sum())
     return float((do * dr).sum() / den) if den > 0 else float("nan")
+
+
+def _affine_motion(change: np.ndarray, grad: tuple[np.ndarray, np.ndarray], xy: tuple[np.ndarray, np.ndarray]):
+    """Least-squares 6 coefficients ``c`` of ``change ≈ gx·(c0 + c1 x + c2 y) + gy·(c3 + c4 x + c5 y)``
+    (P×C arrays; ``x``, ``y``: P pixel coordinates from the crop's centre)."""
+    gx, gy = grad
+    x, y = (v[:, None] for v in xy)
+    a = np.stack([t.ravel() for t in (gx, gx * x, gx * y, gy, gy * x, gy * y)], axis=1)
+    return np.linalg.lstsq(a, change.ravel(), rcond=None)[0]
+
+
+def _apply_motion(c: np.ndarray, grad: tuple[np.ndarray, np.ndarray], xy: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    gx, gy = grad
+    x, y = (v[:, None] for v in xy)
+    return gx * (c[0] + c[1] * x + c[2] * y) + gy * (c[3] + c[4] * x + c[5] * y)
+
+
+def follow_motion(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """-> (follow (motion), follow ceiling) of ``output`` against ``reference`` (as :func:`follow_slope`).
+
+    Per pair of consecutive low-passed frames, the reference's change inside ``mask`` is split into
+    its per-channel level change and a small affine motion of its face in the crop (fitted by least
+    squares on the mid-frame's gradients: sub-pixel shifts, scale and rotation as the crop tracks the
+    face; on the demo it explains 95 % of what is not the level). The changes the reference asks of
+    the output are that level change plus that motion moved over the *output's* own gradients.
+    ``follow (motion)``: least-squares slope of the output's changes on them (1: moves and brightens
+    with the reference, 0: ignores it). ``follow ceiling``: :func:`follow_slope`'s figure for an
+    output that made exactly them, the most a face other than the reference's can score there."""
+    o, r = lowpass(output), lowpass(reference)
+    h, w = mask.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    xy = ((xx - w / 2)[mask].astype(np.float64), (yy - h / 2)[mask].astype(np.float64))
+    got, want, ref_change = [], [], []
+    for t in range(len(o) - 1):
+        dr, do = (r[t + 1] - r[t])[mask], (o[t + 1] - o[t])[mask]
+        level = dr.mean(axis=0, keepdims=True)
+        gy_r, gx_r = np.gradient(0.5 * (r[t] + r[t + 1]), axis=(0, 1))
+        gy_o, gx_o = np.gradient(0.5 * (o[t] + o[t + 1]), axis=(0, 1))
+        c = _affine_motion((dr - level).astype(np.float64), (gx_r[mask], gy_r[mask]), xy)
+        want.append(level + _apply_motion(c, (gx_o[mask], gy_o[mask]), xy))
+        got.append(do)
+        ref_change.append(dr)
+    e, d, dr_all = np.stack(want), np.stack(got), np.stack(ref_change)
+    ee, rr = float((e * e).sum()), float((dr_all * dr_all).sum())
+    return (float((d * e).sum() / ee) if ee > 0 else float("nan"),
+            float((e * dr_all).sum() / rr) if rr > 0 else float("nan"))
 
 
 def temporal_flicker(stack: np.ndarray, mask: np.ndarray) -> float:
@@ -247,8 +300,9 @@ def score(case: ShotCase, variants: Iterable[Variant], landmarker, embedder=None
             row["flicker"] = temporal_flicker(np.stack(a["stack"]), keep)
         if v.output_codes is not None and codes is not None and len(frames) >= 2:
             outp = np.asarray(v.output_codes(codes), np.float32).transpose(0, 2, 3, 1)
-            row["follow"] = follow_slope(outp, np.stack(follow_ref),
-                                         keep_model if keep_model.any() else np.ones((r, r), bool))
+            region = keep_model if keep_model.any() else np.ones((r, r), bool)
+            row["follow"] = follow_slope(outp, np.stack(follow_ref), region)
+            row["follow_motion"], row["follow_ceiling"] = follow_motion(outp, np.stack(follow_ref), region)
         out[v.name] = row
     if crops and len(frames) >= 3:
         out["_reference"] = {"flicker": temporal_flicker(np.stack(ref_stack), keep)}
