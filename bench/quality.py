@@ -61,6 +61,7 @@ from faceplate.faces.landmarks import FACE_OVAL, LEFT_EYE, MOUTH, RIGHT_EYE
 from faceplate.quality.evaluate import format_table, score_shot, verdicts
 from faceplate.plates import Image, Sequence, read_image, write_image
 from faceplate.plates.sequence import format_frames
+from quality_cases import have_faceset
 
 SPACE = "ACEScg"
 SKIN_GAIN = np.array([1.18, 0.97, 0.82], np.float32)  # warmer, darker-blue skin in linear light
@@ -305,7 +306,7 @@ def main() -> int:
     # 1. A's shot (moving camera) and its alignments over every frame (for the truth and the render)
     plate = demo_plate.make_plate(out / "a", args.frames, config, SPACE, width=W, height=H)
     alignments = out / "fs_a_shot" / "alignments.json"
-    if not (out / "fs_a_shot" / "faceset.json").exists():
+    if not have_faceset(out / "fs_a_shot", args.resolution):
         faceplate_cmd("extract", plate.pattern, "--frames", shot, "--out", str(out / "fs_a_shot"), "--quiet", *size)
     lms = selected_landmarks(alignments)
     # 2. the truth shot T(A); the training face sets from every other frame only
@@ -313,7 +314,7 @@ def main() -> int:
     if not all(truth.path(f).exists() for f in frames):
         write_sequence(truth, {f: truth_transform(read_image(plate.path(f)).rgb(), lms[f]) for f in frames if f in lms})
     for name, seq in (("fs_a", plate), ("fs_b", truth)):
-        if not (out / name / "faceset.json").exists():
+        if not have_faceset(out / name, args.resolution):
             faceplate_cmd("extract", seq.pattern, "--frames", every_other, "--out", str(out / name), "--quiet", *size)
     trained_on = sorted(set(faceset_frames(out / "fs_a")) | set(faceset_frames(out / "fs_b")))
     scored = [f for f in frames if f not in trained_on and f in lms]

@@ -103,6 +103,21 @@ def _cmd(*argv: str) -> None:
         raise SystemExit(f"quality bench: 'faceplate {' '.join(argv)}' failed with exit code {rc}")
 
 
+def have_faceset(folder: Path, size: int) -> bool:
+    """True when ``folder`` holds a face set of ``size`` px (cached: not extracted again); stops with
+    a message naming both sizes when it holds another (training would resample it)."""
+    import json
+
+    doc = folder / "faceset.json"
+    if not doc.exists():
+        return False
+    have = int(json.loads(doc.read_text())["resolution"])
+    if have != size:
+        raise SystemExit(f"quality bench: {folder} holds {have} px faces, --resolution asks for {size} px; "
+                         f"choose another --out (face sets and models are cached per output folder)")
+    return True
+
+
 def _frames_of(folder: Path) -> list[int]:
     import json
 
@@ -124,7 +139,7 @@ def run_photo_case(out: Path, frames: int, train_argv: list[str], size: int, con
     case = make_photo_case(out, frames, config, space, first=first)
     last = first + frames - 1
     sz = ["--size", str(size)]
-    if not (out / "fs_a_shot" / "faceset.json").exists():
+    if not have_faceset(out / "fs_a_shot", size):
         _cmd("extract", case["plate"].pattern, "--frames", f"{first}-{last}", "--out", str(out / "fs_a_shot"),
              "--quiet", "--colour-space", space, *sz)
     parts = [("fs_a", case["plate"].pattern, ["--frames", f"{first}-{last}x2"])]
@@ -133,7 +148,7 @@ def run_photo_case(out: Path, frames: int, train_argv: list[str], size: int, con
                                                                  "--no-track"]))
     parts.append(("fs_b", case["b_stills"].pattern, ["--frames", f"1-{case['b_count']}", "--no-track"]))
     for name, pattern, extra in parts:
-        if not (out / name / "faceset.json").exists():
+        if not have_faceset(out / name, size):
             _cmd("extract", pattern, *extra, "--out", str(out / name), "--quiet", "--colour-space", space, *sz)
     fs_a = out / "fs_a"
     if case["a_stills"] is not None:
@@ -142,8 +157,9 @@ def run_photo_case(out: Path, frames: int, train_argv: list[str], size: int, con
             _cmd("faces", "merge", str(out / "fs_a"), str(out / "fs_a_stills"), "--out", str(fs_a))
     # B's set is a few photos with one or two expressions: trained like the demo, with synthesized ones,
     # and with flips whatever the oracle uses (measured: without them the swap was no nearer biden than
-    # obama, identity distance 0.63 / 0.64, against 0.58 / 0.71 with them; docs/quality.md)
-    train_argv = [*train_argv, "--expressions", "b", "--flip"]
+    # obama, identity distance 0.63 / 0.64, against 0.58 / 0.71 with them; docs/quality.md); half the
+    # synthesized expressions copy the shot's (named here: models are cached by their arguments)
+    train_argv = [*train_argv, "--expressions", "b", "--expression-match", "0.5", "--flip"]
     tag = hashlib.sha256(json.dumps(train_argv).encode()).hexdigest()[:10]
     mdir = out / "models" / tag
     model = mdir / "model.onnx"
