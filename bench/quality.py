@@ -278,11 +278,13 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=48, help="frames in the shot; every other one is held out")
     ap.add_argument("--steps", type=int, default=1500, help="fixed training budget in steps")
     ap.add_argument("--max-time", type=float, default=0.0, help="training budget in seconds instead (0: steps)")
-    ap.add_argument("--resolution", type=int, default=96)
+    ap.add_argument("--resolution", type=int, default=128,
+                    help="crop and training resolution (default 128: at about the time of 96 px with batch 13, "
+                    "0.8 dB higher on the oracle; docs/quality.md)")
     ap.add_argument("--width", type=int, default=32)
-    ap.add_argument("--batch", type=int, default=13,
-                    help="batch size (default 13: in bf16, which --precision auto picks on CPUs with native bf16, "
-                    "as long as batch 8 in fp32; docs/quality.md)")
+    ap.add_argument("--batch", type=int, default=8,
+                    help="batch size (default 8; 128 px at batch 8 in bf16, which --precision auto picks on CPUs "
+                    "with native bf16, takes about what 96 px at batch 13 does; docs/quality.md)")
     ap.add_argument("--lr", type=float, default=DEFAULT_LR, help="peak learning rate")
     ap.add_argument("--train-args", default=DEFAULT_TRAIN_ARGS,
                     help=f"more 'faceplate train' flags, one string (default: {DEFAULT_TRAIN_ARGS!r})")
