@@ -106,12 +106,11 @@ def _cmd(*argv: str) -> None:
 def have_faceset(folder: Path, size: int) -> bool:
     """True when ``folder`` holds a face set of ``size`` px (cached: not extracted again); stops with
     a message naming both sizes when it holds another (training would resample it)."""
-    import json
+    from faceplate.faces.faceset import FaceSet
 
-    doc = folder / "faceset.json"
-    if not doc.exists():
+    if not (folder / "faceset.json").exists():
         return False
-    have = int(json.loads(doc.read_text())["resolution"])
+    have = FaceSet.load(folder, check_files=False).resolution
     if have != size:
         raise SystemExit(f"quality bench: {folder} holds {have} px faces, --resolution asks for {size} px; "
                          f"choose another --out (face sets and models are cached per output folder)")

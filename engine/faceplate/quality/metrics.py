@@ -109,19 +109,12 @@ def follow_slope(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) ->
     return float((do * dr).sum() / den) if den > 0 else float("nan")
 
 
-def _affine_motion(change: np.ndarray, grad: tuple[np.ndarray, np.ndarray], xy: tuple[np.ndarray, np.ndarray]):
-    """Least-squares 6 coefficients ``c`` of ``change ≈ gx·(c0 + c1 x + c2 y) + gy·(c3 + c4 x + c5 y)``
-    (P×C arrays; ``x``, ``y``: P pixel coordinates from the crop's centre)."""
-    gx, gy = grad
+def _motion_basis(gx: np.ndarray, gy: np.ndarray, xy: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """(P·C)×6 change of an image with gradients ``gx``, ``gy`` (P×C) under an affine motion
+    ``(c0 + c1 x + c2 y, c3 + c4 x + c5 y)`` per unit coefficient (``x``, ``y``: P coordinates from the
+    crop's centre): fit a motion with ``lstsq(basis, change)``, apply one with ``basis @ c``."""
     x, y = (v[:, None] for v in xy)
-    a = np.stack([t.ravel() for t in (gx, gx * x, gx * y, gy, gy * x, gy * y)], axis=1)
-    return np.linalg.lstsq(a, change.ravel(), rcond=None)[0]
-
-
-def _apply_motion(c: np.ndarray, grad: tuple[np.ndarray, np.ndarray], xy: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    gx, gy = grad
-    x, y = (v[:, None] for v in xy)
-    return gx * (c[0] + c[1] * x + c[2] * y) + gy * (c[3] + c[4] * x + c[5] * y)
+    return np.stack([t.ravel() for t in (gx, gx * x, gx * y, gy, gy * x, gy * y)], axis=1)
 
 
 def follow_motion(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
@@ -145,8 +138,9 @@ def follow_motion(output: np.ndarray, reference: np.ndarray, mask: np.ndarray) -
         level = dr.mean(axis=0, keepdims=True)
         gy_r, gx_r = np.gradient(0.5 * (r[t] + r[t + 1]), axis=(0, 1))
         gy_o, gx_o = np.gradient(0.5 * (o[t] + o[t + 1]), axis=(0, 1))
-        c = _affine_motion((dr - level).astype(np.float64), (gx_r[mask], gy_r[mask]), xy)
-        want.append(level + _apply_motion(c, (gx_o[mask], gy_o[mask]), xy))
+        c = np.linalg.lstsq(_motion_basis(gx_r[mask], gy_r[mask], xy), (dr - level).ravel().astype(np.float64),
+                            rcond=None)[0]
+        want.append(level + (_motion_basis(gx_o[mask], gy_o[mask], xy) @ c).reshape(dr.shape))
         got.append(do)
         ref_change.append(dr)
     e, d, dr_all = np.stack(want), np.stack(got), np.stack(ref_change)
