@@ -54,6 +54,38 @@ def test_random_warp_is_smooth_and_keeps_border():
     assert np.abs(np.diff(mx, axis=1)).max() < 2.0  # smooth: no tearing
 
 
+def _affine_part(mx: np.ndarray, my: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Weighted least-squares affine fit (6 coefficients, pixels per unit of the crop) of a warp's offsets."""
+    n = mx.shape[0]
+    yy, xx = np.mgrid[0:n, 0:n] / (n - 1) - 0.5
+    basis = np.stack([np.ones(n * n), xx.ravel(), yy.ravel()], 1) * np.sqrt(weight.reshape(-1, 1))
+    off = np.stack([(mx - np.arange(n)[None, :]).ravel(), (my - np.arange(n)[:, None]).ravel()], 1)
+    return np.linalg.lstsq(basis, off * np.sqrt(weight.reshape(-1, 1)), rcond=None)[0].ravel()
+
+
+def test_local_warp_deforms_the_face_but_does_not_move_it(face):
+    """With the face mask as weight the warp's face-wide shift/scale/rotation is removed (the plain
+    warp's is ~0.8 px and ~4 %), its local deformation stays, and the same random numbers are used."""
+    _, masks = face
+    weight = masks[..., 0].astype(np.float64)
+    plain, local = [], []
+    for seed in range(20):
+        rng_a, rng_b = np.random.default_rng(seed), np.random.default_rng(seed)
+        mx, my = random_warp_maps(64, rng_a, 0.025)
+        lx, ly = random_warp_maps(64, rng_b, 0.025, weight)
+        assert rng_a.random() == rng_b.random()  # the same draws
+        plain.append(np.abs(_affine_part(mx, my, weight)).max())
+        local.append(np.abs(_affine_part(lx, ly, weight)).max())
+        inside = weight > 0.5
+        residual = np.hypot(lx - mx, ly - my)[inside]  # what was taken away is an affine field
+        deform = np.hypot(lx - np.arange(64)[None, :], ly - np.arange(64)[:, None])[inside]
+        assert deform.mean() > 0.3 * residual.mean() or residual.mean() < 0.3  # a local warp is left
+    assert np.median(plain) > 0.5 and max(local) < 1e-6
+    s = AugmentSettings(exposure=0, colour=0, flip=False, rotation=0, scale=0, shift=0, warp_local=True)
+    inp, tgt, _ = augment(*face, np.random.default_rng(2), s)
+    assert np.abs(inp - tgt).max() > 0.05  # the input is still deformed
+
+
 def _fine_energy(x: np.ndarray) -> float:
     import cv2
 

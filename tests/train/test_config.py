@@ -91,17 +91,18 @@ def test_expression_settings_round_trip(tmp_path):
 
 
 def test_a_run_saved_before_a_setting_existed_resumes_as_it_trained(tmp_path):
-    """A config.json without ``schedule`` or ``expression_match`` (older runs) resumes with what that
-    run trained with (a constant rate, random expressions only), not with today's defaults."""
+    """A config.json without ``schedule``, ``expression_match`` or ``warp_local`` (older runs) resumes
+    with what that run trained with (a constant rate, random expressions only, the book's warp), not
+    with today's defaults."""
     run = tmp_path / "run"
     C.save(C.from_mapping(dict(a="/a", b="/b", out=str(run), expressions="b")), run)
     doc = json.loads((run / "config.json").read_text())
-    del doc["schedule"], doc["expression_match"]
+    del doc["schedule"], doc["expression_match"], doc["warp_local"]
     (run / "config.json").write_text(json.dumps(doc))
     old = C.resolve({"out": str(run)}, resume=True)
-    assert (old.schedule, old.expression_match, old.expressions) == ("constant", 0.0, "b")
+    assert (old.schedule, old.expression_match, old.warp_local, old.expressions) == ("constant", 0.0, False, "b")
     new = C.from_mapping(dict(a="/a", b="/b", out=str(run), expressions="b"))
-    assert (new.schedule, new.expression_match) == ("constant", 0.5)  # a new run gets today's defaults
+    assert (new.schedule, new.expression_match, new.warp_local) == ("constant", 0.5, True)  # a new run gets today's defaults
     C.check_resume(C.from_mapping(C.from_saved(doc)), old)  # what the checkpoint holds: the same settings
 
 

@@ -11,7 +11,12 @@ Order, for a crop ``code`` (H×W×3 float32 code values in [0, 1], crop encoding
 2. horizontal flip (p = 0.5), applied to face and masks;
 3. random similarity (rotation, scale, shift), applied to face and masks — it defines the target;
 4. the book's random warp: a smooth random displacement (5×5 control grid, smooth interpolation)
-   applied to the *input* only; the network learns to undo it.
+   applied to the *input* only; the network learns to undo it. With ``warp_local`` its face-wide
+   affine part (shift, scale, rotation, shear over the target's face mask) is removed first, so the
+   input places the face exactly where the target does and only deforms it locally. A full warp moves
+   the whole face by ~0.8 px and scales it by ~4 % at random, the network cannot tell that from a real
+   move, and models trained so followed a sub-pixel move of the face in the crop by 0.6 (vertical) and
+   a small scale or rotation hardly at all (docs/quality.md).
 
 Resampling (3, 4 and the synthesized expression) is bicubic: a bilinear resample at a random sub-pixel
 offset removes ~45 % of the face's detail finer than 1 px, every target came out that much softer, and
@@ -41,6 +46,7 @@ class AugmentSettings:
     shift: float = 0.05  # ± fraction of the size
     warp: bool = True
     warp_strength: float = 0.025  # std of control-point offsets, fraction of the size
+    warp_local: bool = False  # remove the warp's face-wide affine part (see 4. above)
     expression_prob: float = 0.0  # share of samples given a synthesized expression (needs landmarks)
     expression_strength: float = 1.0  # scale of its amplitudes
     expression_match: float = 0.0  # share of those that copy a target face's expression (given one)
@@ -90,20 +96,31 @@ def _smooth_weights(size: int, nodes: int) -> np.ndarray:
     return w
 
 
-def random_warp_maps(size: int, rng: np.random.Generator, strength: float) -> tuple[np.ndarray, np.ndarray]:
+def random_warp_maps(size: int, rng: np.random.Generator, strength: float,
+                     weight: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(map_x, map_y) float32 size×size for ``cv2.remap``: identity plus a smooth random offset.
 
     Offsets are drawn on a 5×5 control grid (std ``strength × size`` px, border nodes fixed) and
-    interpolated smoothly, so the border stays where it is and nothing tears.
+    interpolated smoothly, so the border stays where it is and nothing tears. With ``weight``
+    (size×size, ≥ 0, e.g. the face mask) the offset's affine part, fitted by weighted least squares,
+    is subtracted: what is left moves the face locally but not as a whole (the border then moves by
+    that affine part's opposite, about a pixel). The same random numbers are drawn either way.
     """
     off = rng.normal(0.0, strength * size, size=(2, 5, 5))
     off[:, [0, -1], :] = 0.0
     off[:, :, [0, -1]] = 0.0
     w = _smooth_weights(size, 5)
+    dx, dy = w @ off[0] @ w.T, w @ off[1] @ w.T
+    wt = None if weight is None else np.clip(np.nan_to_num(np.asarray(weight, np.float64)), 0.0, None).reshape(-1)
+    if wt is not None and wt.sum() > 1e-6:  # (a resampled mask may overshoot below 0: clipped)
+        yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) / max(size - 1, 1) - 0.5
+        basis = np.stack([np.ones(size * size), xx.ravel(), yy.ravel()], axis=1)
+        normal = basis.T @ (basis * wt[:, None]) + 1e-9 * np.eye(3)
+        coef = np.linalg.solve(normal, (basis * wt[:, None]).T @ np.stack([dx.ravel(), dy.ravel()], 1))
+        dx = dx - (basis @ coef[:, 0]).reshape(size, size)
+        dy = dy - (basis @ coef[:, 1]).reshape(size, size)
     base = np.arange(size, dtype=np.float64)
-    mx = base[None, :] + w @ off[0] @ w.T
-    my = base[:, None] + w @ off[1] @ w.T
-    return mx.astype(np.float32), my.astype(np.float32)
+    return (base[None, :] + dx).astype(np.float32), (base[:, None] + dy).astype(np.float32)
 
 
 def augment(code: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
@@ -144,7 +161,7 @@ def augment(code: np.ndarray, masks: np.ndarray, rng: np.random.Generator,
     tmasks = cv2.warpAffine(np.ascontiguousarray(masks), m, (size, size), flags=cv2.INTER_CUBIC,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if s.warp:
-        mx, my = random_warp_maps(size, rng, s.warp_strength)
+        mx, my = random_warp_maps(size, rng, s.warp_strength, tmasks[..., 0] if s.warp_local else None)
         inp = cv2.remap(target, mx, my, interpolation=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
     else:
         inp = target.copy()

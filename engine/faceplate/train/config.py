@@ -60,6 +60,9 @@ TRAIN_PARAMS: list[Param] = [
     Param("warp", "bool", True, "Random warp", "random warp of the input faces"),
     Param("warp_strength", "float", 0.025, "Warp strength", "random warp: std of the control-point offsets, "
           "fraction of the size", minimum=0.0, maximum=0.2),
+    Param("warp_local", "bool", True, "Local warp", "random warp: deform the face locally but remove its "
+          "face-wide shift, scale and rotation, so the model learns to keep the face where the input has it "
+          "(off: the book's warp, which also moves the face as a whole)"),
     Param("flip", "bool", True, "Flips", "random horizontal flips"),
     Param("rotation", "float", 10.0, "Rotation", "random rotation range, degrees", minimum=0.0, maximum=180.0),
     Param("scale", "float", 0.05, "Scale", "random scale range (fraction)", minimum=0.0, maximum=0.5),
@@ -126,6 +129,7 @@ class TrainConfig:
     eyes_mouth_weight: float = 3.0
     warp: bool = True
     warp_strength: float = 0.025
+    warp_local: bool = True
     flip: bool = True
     rotation: float = 10.0
     scale: float = 0.05
@@ -231,8 +235,8 @@ def read_toml(path: Path | str) -> dict[str, Any]:
 
 
 #: settings added after runs were saved without them, and what those runs trained with: a resumed
-#: run continues the way it started (a constant rate; random expressions only)
-SAVED_WITHOUT = {"schedule": "constant", "expression_match": 0.0}
+#: run continues the way it started (a constant rate; random expressions only; the book's warp)
+SAVED_WITHOUT = {"schedule": "constant", "expression_match": 0.0, "warp_local": False}
 
 
 def from_saved(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -323,7 +323,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, dist: DistContext | None = 
     aug = AugmentSettings(transfer=fa.crop_encoding.transfer, exposure=cfg.exposure, colour=cfg.colour,
                           flip=cfg.flip, rotation=cfg.rotation, scale=cfg.scale, shift=cfg.shift, warp=cfg.warp,
                           expression_strength=cfg.expression_strength, warp_strength=cfg.warp_strength,
-                          expression_match=cfg.expression_match)
+                          warp_local=cfg.warp_local, expression_match=cfg.expression_match)
     aug_a, aug_b = (replace(aug, expression_prob=cfg.expression_prob_of(side)) for side in ("a", "b"))
     _check_expressions(cfg, {"a": src_a, "b": src_b})
     # matched expressions copy the other set's: B smiles where the shot's A smiles
