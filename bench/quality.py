@@ -65,8 +65,8 @@ from quality_cases import have_faceset
 
 SPACE = "ACEScg"
 SKIN_GAIN = np.array([1.18, 0.97, 0.82], np.float32)  # warmer, darker-blue skin in linear light
-#: training settings of the bench: the winners of docs/quality.md's experiments (the demo trains for 8
-#: minutes with its own settings, faceplate.demo.run.DemoSettings)
+#: training settings of the bench: the winners of docs/quality.md's experiments (the demo trains 1,000
+#: steps with its own settings, faceplate.demo.run.DemoSettings)
 DEFAULT_LR = 5e-4
 DEFAULT_TRAIN_ARGS = ("--model liae --schedule cosine --warmup-steps 100 --lr-end 0.02 --grad-clip 1 --follow-exposure "
                       "--no-flip --losses l1:1,ssim:1,edge:1,mask:1")

@@ -123,7 +123,9 @@ def test_natron_script_runs_the_farm_script_with_the_demo_paths(small_plate, tmp
 
 @pytest.mark.parametrize("argv, message", [
     (["--frames", "2"], "expected --frames >= 4"),
-    (["--minutes", "0"], "--minutes > 0"),
+    (["--minutes", "-1"], "--minutes >= 0"),
+    (["--steps", "0"], "--steps >= 1"),
+    (["--expression-match", "1.5"], "--expression-match: expected a share in 0..1, found 1.5"),
     (["--losses", "l1:1,blur:2"], "unknown loss 'blur'"),
 ])
 def test_demo_rejects_bad_options(tmp_path, capsys, argv, message):
@@ -139,6 +141,7 @@ def test_demo_defaults_synthesize_b_expressions_and_follow_exposure():
     from faceplate.demo.run import DemoSettings
 
     assert DemoSettings(out="x").expressions == "b"
+    assert DemoSettings(out="x").expression_match == 1.0  # A smiles in every frame: every synthesized B smile copies it
     sub = argparse.ArgumentParser().add_subparsers()
     demo_cli.add_parser(sub)
     p = sub.choices["demo"]
@@ -154,3 +157,6 @@ def test_demo_defaults_synthesize_b_expressions_and_follow_exposure():
 
     assert DemoSettings(out="x").losses == TrainConfig.losses == "l1:1,ssim:1,mask:1"
     assert p.parse_args([]).losses is None and p.parse_args(["--losses", "l1:1"]).losses == "l1:1"
+    # a step budget (the same model on every run), no time cap unless asked; --help's figure is the settings'
+    assert DemoSettings(out="x").steps == p.parse_args([]).steps == demo_cli.DEMO_STEPS
+    assert DemoSettings(out="x").minutes == p.parse_args([]).minutes == 0
