@@ -141,6 +141,7 @@ def test_demo_defaults_synthesize_b_expressions_and_follow_exposure():
     from faceplate.demo.run import DemoSettings
 
     assert DemoSettings(out="x").expressions == "b"
+    assert DemoSettings(out="x").warp_local is True  # faceplate train's default is the book's warp
     assert DemoSettings(out="x").expression_match == 1.0  # A smiles in every frame: every synthesized B smile copies it
     sub = argparse.ArgumentParser().add_subparsers()
     demo_cli.add_parser(sub)
