@@ -49,7 +49,7 @@ class DemoSettings:
     expressions: str = "b"  # B is one photo: synthesize the expressions the shot shows
     # every synthesized B expression copies one of the shot's (faceplate train's default: half): the demo's A
     # smiles broadly in every frame and B is one closed-mouth photo; at 1,000 steps the swap's expression
-    # error was 0.0645 against pasting B's 0.0738 (half matched: 0.069-0.076, at or above it; docs/quality.md)
+    # error was 0.0645 against pasting B's 0.0738 (half matched, same steps: 0.0743, above it; docs/quality.md)
     expression_match: float = 1.0
     # the random warp without its face-wide affine part: the swap follows the plate face's sub-pixel motion
     # in the crop (follow (motion) 0.79 -> 0.98); faceplate train's default is the book's warp, which scored
