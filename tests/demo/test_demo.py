@@ -125,7 +125,7 @@ def test_natron_script_runs_the_farm_script_with_the_demo_paths(small_plate, tmp
     (["--frames", "2"], "expected --frames >= 4"),
     (["--minutes", "-1"], "--minutes >= 0"),
     (["--steps", "0"], "--steps >= 1"),
-    (["--expression-match", "1.5"], "--expression-match: expected a share in 0..1, found 1.5"),
+    (["--expression-match", "1.5"], "--expression-match: expected <= 1.0, found 1.5"),
     (["--losses", "l1:1,blur:2"], "unknown loss 'blur'"),
 ])
 def test_demo_rejects_bad_options(tmp_path, capsys, argv, message):

@@ -46,14 +46,14 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from faceplate.demo.run import DemoSettings, demo_ok, run_demo
     from faceplate.errors import InputError
-    from faceplate.train.config import parse_losses
+    from faceplate.train.config import TRAIN_PARAMS, parse_losses
 
     if args.frames < 4 or args.stills < 2 or args.steps < 1 or args.minutes < 0:
         raise InputError(f"demo: expected --frames >= 4, --stills >= 2, --steps >= 1, --minutes >= 0; found "
                          f"{args.frames}, {args.stills}, {args.steps}, {args.minutes}")
     match = DemoSettings.expression_match if args.expression_match is None else args.expression_match
-    if not 0.0 <= match <= 1.0:
-        raise InputError(f"demo: --expression-match: expected a share in 0..1, found {match}")
+    # faceplate train's own range check, here so a bad value fails before the plate and the extracts
+    next(q for q in TRAIN_PARAMS if q.name == "expression_match").check(match)
     losses = args.losses or DemoSettings.losses
     parse_losses(losses)  # a bad --losses fails here, not after the plate and the extracts
     summary = run_demo(DemoSettings(out=args.out, steps=args.steps, minutes=args.minutes, frames=args.frames, stills=args.stills,
